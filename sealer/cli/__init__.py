@@ -1,0 +1,109 @@
+"""The `sealer` command: argument parsing and printing over the library, one handler for errors.
+
+Exit codes (README "Exit codes"): 0 ok, 1 error, 2 usage, 3 no identity can decrypt,
+4 integrity failure, 70 internal error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from ..errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, SealerError
+
+__all__ = ["main"]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: unwind like Ctrl-C so temporary plaintext is removed."""
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signum)
+
+
+def _say(kind: str, message: str) -> None:
+    sys.stderr.write(f"sealer: {kind}: {message}\n")
+
+
+def report(exc: SealerError) -> int:
+    _say("error", str(exc))
+    if exc.hint:
+        _say("hint", exc.hint)
+    return exc.exit_code
+
+
+def _lower(message: str) -> str:
+    """Click's "No such option: -x." in sealer's style: "no such option: -x"."""
+    message = message.strip().removesuffix(".")
+    return message[:1].lower() + message[1:]
+
+
+def _click_errors() -> tuple[type[Exception], type[Exception]]:
+    """Typer 0.29 vendors click as typer._click; older releases use click itself."""
+    try:
+        from typer._click.exceptions import UsageError
+        from typer.exceptions import Abort
+    except ImportError:  # pragma: no cover - older typer
+        from click.exceptions import Abort, UsageError  # type: ignore[no-redef]
+    return UsageError, Abort
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    from typer.main import get_command
+
+    from .app import app
+
+    usage_error, abort = _click_errors()
+    command = get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="sealer", standalone_mode=False)
+    except usage_error as exc:
+        _say("error", _lower(exc.format_message()))  # type: ignore[attr-defined]
+        ctx = exc.ctx  # type: ignore[attr-defined]
+        _say("hint", f"see `{ctx.command_path if ctx else 'sealer'} --help`")
+        return EXIT_USAGE
+    except abort:
+        return EXIT_INTERRUPTED
+    return result if isinstance(result, int) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: run, map every outcome to an exit code, never show a traceback."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _on_signal)
+    try:
+        code = _run(argv)
+    except SealerError as exc:
+        code = report(exc)
+    except KeyboardInterrupt:
+        _say("error", "interrupted; nothing was written")
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        code = 1
+        _silence_stdout()
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        code = _internal(exc)
+    sys.exit(code)
+
+
+def _internal(exc: Exception) -> int:
+    if os.environ.get("SEALER_DEBUG") == "1":
+        import traceback
+
+        traceback.print_exception(exc)
+    _say("error", f"unexpected internal error ({type(exc).__name__}); this is a bug in sealer")
+    _say("hint", "please report it with the command you ran (never include secrets); "
+                 "SEALER_DEBUG=1 shows a traceback")
+    return EXIT_INTERNAL
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass

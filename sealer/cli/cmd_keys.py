@@ -1,0 +1,123 @@
+"""`sealer keygen`, `sealer recipients …` and `sealer rekey`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .app import app
+from .common import (
+    FilesArgument,
+    IdentityOption,
+    RecipientOption,
+    RecipientsFileOption,
+    identities,
+    note,
+    recipients,
+    write_stdout,
+)
+
+
+@app.command(epilog="""Examples:
+
+  sealer keygen                         # ~/.config/sealer/keys.txt
+
+  sealer keygen -o ci-deploy.key        # prints the public key to share
+""")
+def keygen(
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", metavar="FILE",
+        help="Where to write the identity. Default: $XDG_CONFIG_HOME/sealer/keys.txt.")] = None,
+) -> None:
+    """Create an age identity file (mode 0600, never overwritten) and print its public key.
+
+    The file is exactly what age-keygen writes, so `age` and SOPS can use it too.
+    """
+    from datetime import UTC, datetime
+
+    from ..keys import keygen as make_key
+
+    path, public = make_key(output, now=datetime.now(UTC))
+    note(f"wrote a new identity to {path}; keep it secret and back it up")
+    write_stdout(public + "\n")
+
+
+recipients_app = typer.Typer(
+    help="List, add or remove the recipients (public keys) a sealed file is encrypted for.",
+    no_args_is_help=True,
+)
+app.add_typer(recipients_app, name="recipients")
+
+
+def _wanted(recipient: list[str] | None, recipients_file: list[Path] | None) -> list:  # type: ignore[type-arg]
+    from ..errors import UsageError
+
+    wanted = recipients(recipient, recipients_file)
+    if not wanted:
+        raise UsageError("no recipients given", hint="pass -r age1… or -R FILE")
+    return wanted
+
+
+@recipients_app.command("list", epilog="Example:\n\n  sealer recipients list app.sealed.yaml")
+def recipients_list(files: FilesArgument) -> None:
+    """Print the recipients of each file, one per line (prefixed by the file when several)."""
+    from ..files import recipients_list as list_recipients
+
+    for file in files:
+        for text in list_recipients(file):
+            write_stdout(f"{file}: {text}\n" if len(files) > 1 else text + "\n")
+
+
+@recipients_app.command("add", epilog="""Examples:
+
+  sealer recipients add app.sealed.yaml -r age1new…
+
+  sealer recipients add prod/*.sealed.yaml -R ci-deploy.pub
+""")
+def recipients_add(
+    files: FilesArgument,
+    recipient: RecipientOption = None,
+    recipients_file: RecipientsFileOption = None,
+    identity: IdentityOption = None,
+) -> None:
+    """Give more keys access: the existing data key is wrapped for them; values don't change."""
+    from ..files import recipients_add as add
+
+    wanted, ids = _wanted(recipient, recipients_file), identities(identity)
+    for file in files:
+        written = add(file, wanted, ids)
+        note(f"{file}: {'recipients added' if written.changed else 'unchanged'}")
+
+
+@recipients_app.command("remove", epilog="""Example:
+
+  sealer recipients remove app.sealed.yaml -r age1old…
+""")
+def recipients_remove(
+    files: FilesArgument,
+    recipient: RecipientOption = None,
+    recipients_file: RecipientsFileOption = None,
+    identity: IdentityOption = None,
+) -> None:
+    """Revoke keys: a new data key is generated and every value re-encrypted, so the removed
+    key cannot open the new version. (It can still open old versions in git history: rotate
+    the secrets it could read.)"""
+    from ..files import recipients_remove as remove
+
+    wanted, ids = _wanted(recipient, recipients_file), identities(identity)
+    for file in files:
+        remove(file, wanted, ids)
+        note(f"{file}: recipients removed; new data key")
+
+
+@app.command(epilog="Example:\n\n  sealer rekey secrets/*.sealed.yaml")
+def rekey(files: FilesArgument, identity: IdentityOption = None) -> None:
+    """Replace the data key of each file (same recipients) and re-encrypt every value."""
+    from ..files import rekey_file
+
+    ids = identities(identity)
+    for file in files:
+        written = rekey_file(file, ids)
+        note(f"{file}: new data key (serial {written.document.header.serial})")

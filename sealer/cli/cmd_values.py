@@ -1,0 +1,194 @@
+"""`sealer get`, `set`, `unset` and `show`: one value at a time, and the redacted view."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .app import app
+from .common import (
+    FileArgument,
+    FilesArgument,
+    IdentityOption,
+    RecipientOption,
+    RecipientsFileOption,
+    check_format,
+    dump,
+    identities,
+    note,
+    recipients,
+    write_stdout,
+)
+
+VALUE_TYPES = ("str", "int", "float", "bool", "null", "bytes", "yaml")
+
+
+@app.command(epilog="""Examples:
+
+  sealer get app.sealed.yaml db.password
+
+  PGPASSWORD=$(sealer get app.sealed.yaml db.password) psql …
+
+  sealer get app.sealed.yaml 'users[0]' --format json
+""")
+def get(
+    file: FileArgument,
+    key: Annotated[str, typer.Argument(metavar="KEY.PATH",
+                                       help='Key path: db.password, users[0].name, "a.b".c')],
+    fmt: Annotated[str, typer.Option("--format", "-f",
+                                     help="raw (default), yaml or json.")] = "raw",
+    force: Annotated[bool, typer.Option("--force", help="Print binary values to a terminal.")
+                     ] = False,
+    identity: IdentityOption = None,
+) -> None:
+    """Print one decrypted value, raw, for scripts.
+
+    Strings and binary values are printed exactly, with no newline added unless stdout is a
+    terminal; numbers, booleans and null as YAML scalars; mappings and lists as YAML or JSON.
+    """
+    from ..files import get_value
+
+    check_format(fmt, ("raw", "yaml", "json"))
+    value = get_value(file, key, identities(identity))
+    if fmt != "raw" or isinstance(value, dict | list):
+        write_stdout(dump(value, "json" if fmt == "json" else "yaml"))
+        return
+    write_stdout(_raw(value), binary=isinstance(value, bytes), force=force)
+    if sys.stdout.isatty() and not isinstance(value, bytes):
+        write_stdout("\n")
+
+
+def _raw(value: Any) -> bytes | str:
+    if isinstance(value, bytes | str):
+        return value
+    from ..yamlio import dump as dump_yaml
+
+    return dump_yaml(value).removesuffix("\n...\n").rstrip("\n")
+
+
+@app.command("set", epilog="""Examples:
+
+  sealer set app.sealed.yaml db.password          # prompts, or reads stdin when piped
+
+  openssl rand -hex 32 | sealer set app.sealed.yaml api.token
+
+  sealer set app.sealed.yaml tls.key --from-file key.pem
+
+  sealer set app.sealed.yaml db.port 5432 --type int
+""")
+def set_(
+    file: FileArgument,
+    key: Annotated[str, typer.Argument(metavar="KEY.PATH", help="Key path to set.")],
+    value: Annotated[str | None, typer.Argument(
+        metavar="[VALUE]", help="The value. Omit it to be prompted or to read stdin, so the "
+                                "secret stays out of shell history and the process list.")] = None,
+    from_file: Annotated[Path | None, typer.Option(
+        "--from-file", metavar="PATH", help="Read the value from a file, byte for byte.")] = None,
+    type_: Annotated[str, typer.Option(
+        "--type", "-t", help="str (default), int, float, bool, null, bytes, or yaml for "
+                             "a structured value.")] = "str",
+    recipient: RecipientOption = None,
+    recipients_file: RecipientsFileOption = None,
+    identity: IdentityOption = None,
+) -> None:
+    """Set one value and re-seal; only that value's ciphertext changes.
+
+    The value comes from the argument, --from-file, a hidden prompt on a terminal, or stdin
+    (one trailing newline removed). A missing file is created when -r/-R name its readers.
+    """
+    from ..files import create_with_value, set_value
+
+    check_format(type_, VALUE_TYPES)
+    parsed = _convert(_value_bytes(value, from_file, key), type_, key)
+    wanted = recipients(recipient, recipients_file)
+    if wanted and not file.exists():
+        written = create_with_value(file, key, parsed, wanted)
+    else:
+        written = set_value(file, key, parsed, identities(identity))
+    note(f"{file}: {key} {'set' if written.changed else 'unchanged'}")
+
+
+def _value_bytes(value: str | None, from_file: Path | None, key: str) -> bytes:
+    from ..errors import UsageError
+
+    if value is not None and from_file is not None:
+        raise UsageError("give the value either as an argument or with --from-file, not both")
+    if value is not None:
+        return value.encode("utf-8")
+    if from_file is not None:
+        from ..fsio import read_bytes
+
+        return read_bytes(from_file, limit=16 * 1024 * 1024)
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(f"Value for {key}: ").encode("utf-8")
+    data = sys.stdin.buffer.read()
+    return data[:-2] if data.endswith(b"\r\n") else data.removesuffix(b"\n")
+
+
+def _convert(raw: bytes, type_: str, key: str) -> Any:
+    from ..errors import UsageError
+    from ..yamlio import load, resolve_plain
+
+    if type_ == "bytes":
+        return raw
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError("the value is not UTF-8 text", hint="use --type bytes") from None
+    if type_ == "str":
+        return text
+    if type_ == "yaml":
+        return load(text, source=f"value for {key}")
+    value = resolve_plain(text.strip())
+    wanted = {"int": int, "float": float, "bool": bool, "null": type(None)}[type_]
+    if wanted is float and type(value) is int:
+        return float(value)
+    if type(value) is not wanted:
+        raise UsageError(f"the value is not a valid {type_}",
+                         hint="int: 42, float: 1.5, bool: true/false, null: null")
+    return value
+
+
+@app.command(epilog="""Example:
+
+  sealer unset app.sealed.yaml legacy.token 'users[2]'
+""")
+def unset(
+    file: FileArgument,
+    keys: Annotated[list[str], typer.Argument(metavar="KEY.PATH...", help="Keys to remove.")],
+    identity: IdentityOption = None,
+) -> None:
+    """Remove keys (and their metadata) from a sealed file."""
+    from ..files import unset_values
+
+    written = unset_values(file, keys, identities(identity))
+    note(f"{file}: removed {', '.join(keys)} (serial {written.document.header.serial})")
+
+
+@app.command(epilog="""Examples:
+
+  sealer show app.sealed.yaml
+
+  sealer show secrets/*.sealed.yaml --format json
+""")
+def show(
+    files: FilesArgument,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="yaml or json.")] = "yaml",
+) -> None:
+    """Show structure, value types, metadata and recipients; values stay redacted.
+
+    Needs no key: this is what reviewers and CI can always run.
+    """
+    from ..files import show_file
+
+    check_format(fmt, ("yaml", "json"))
+    views = [show_file(f) for f in files]
+    if fmt == "json":
+        write_stdout(dump(views if len(views) > 1 else views[0], "json"))
+    else:
+        write_stdout("---\n".join(dump(v, "yaml") for v in views))

@@ -1,0 +1,100 @@
+"""Options and helpers shared by the commands. Library modules are imported inside functions so
+that `sealer --help` and one-key `get` only load what they use."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from ..keys import Identity, Recipient
+
+IdentityOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--identity", "-i", metavar="FILE",
+        help="Identity (private key) file: age key file, SSH private key, or passphrase-protected "
+             "age file; '-' reads it from stdin. Repeatable. Default: $SEALER_IDENTITY, "
+             "$SEALER_IDENTITY_FILE, $SOPS_AGE_KEY_FILE, ~/.config/sealer/keys.txt, ~/.ssh/id_*.",
+    ),
+]
+RecipientOption = Annotated[
+    list[str] | None,
+    typer.Option("--recipient", "-r", metavar="RECIPIENT",
+                 help="Public key to seal for: age1… or an SSH public key. Repeatable."),
+]
+RecipientsFileOption = Annotated[
+    list[Path] | None,
+    typer.Option("--recipients-file", "-R", metavar="FILE",
+                 help="File of recipients, one per line (# comments allowed). Repeatable."),
+]
+FilesArgument = Annotated[list[Path], typer.Argument(metavar="FILE...", help="Sealed files.")]
+FileArgument = Annotated[Path, typer.Argument(metavar="FILE", help="A sealed file.")]
+
+
+def identities(explicit: list[str] | None) -> list[Identity] | None:
+    """Identities named with -i (read now, so mistakes surface early); None = discover lazily."""
+    if not explicit:
+        return None
+    from ..keys import discover_identities, tty_prompt
+
+    return discover_identities(explicit, prompt=tty_prompt)
+
+
+def recipients(texts: list[str] | None, files: list[Path] | None) -> list[Recipient] | None:
+    """Recipients from -r and -R; None when neither was given."""
+    if not texts and not files:
+        return None
+    from ..keys import parse_recipient, read_recipients_file
+
+    out = [parse_recipient(t, source="--recipient") for t in texts or []]
+    for file in files or []:
+        out.extend(read_recipients_file(file))
+    return out
+
+
+def write_stdout(data: bytes | str, *, binary: bool = False, force: bool = False) -> None:
+    """Write to stdout; refuse binary data on a terminal unless forced (as age does)."""
+    from ..errors import UsageError
+
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if binary and not force and sys.stdout.isatty():
+        raise UsageError("refusing to print binary data to a terminal",
+                         hint="redirect the output to a file, or pass --force")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(raw)
+    sys.stdout.buffer.flush()
+
+
+def note(message: str) -> None:
+    """A status line on stderr (stdout stays clean for pipes)."""
+    sys.stderr.write(f"sealer: {message}\n")
+
+
+def dump(value: Any, fmt: str) -> str:
+    """A plaintext tree as YAML or JSON text (JSON renders bytes as base64)."""
+    if fmt == "json":
+        import json
+
+        return json.dumps(value, indent=2, ensure_ascii=False, default=_json_default) + "\n"
+    from ..yamlio import dump as dump_yaml
+
+    return dump_yaml(value)
+
+
+def _json_default(value: Any) -> Any:
+    import base64
+
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(type(value).__name__)
+
+
+def check_format(fmt: str, allowed: tuple[str, ...]) -> None:
+    if fmt not in allowed:
+        from ..errors import UsageError
+
+        raise UsageError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(allowed)}")

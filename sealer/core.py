@@ -1,0 +1,228 @@
+"""Opening and sealing documents in memory: unwrap, verify, decrypt; encrypt, wrap, MAC.
+
+No file I/O here (see `sealer.files`); everything takes and returns `SealedDocument`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import agefile
+from .document import ClearRule, Header, SealedDocument, WrappedKey, check_metadata
+from .envelope import (
+    DATA_KEY_BYTES,
+    FORMAT_VERSION,
+    NONCE_BYTES,
+    Keys,
+    Seam,
+    SystemSeam,
+    decode_plaintext,
+    encode_plaintext,
+    is_token,
+)
+from .errors import IntegrityError, NoIdentityError, UsageError
+from .keys import Identity, Recipient
+from .paths import Path, get
+
+__all__ = ["Opened", "open_document", "seal", "wrap_key"]
+
+Wrapper = Callable[[bytes, Recipient], str]
+
+
+def wrap_key(data_key: bytes, recipient: Recipient) -> str:
+    """The data key as an armored age file for one recipient."""
+    return agefile.encrypt(data_key, [recipient.native], armored=True).decode("ascii")
+
+
+@dataclass
+class Opened:
+    """A sealed document whose data key is known and whose MAC has been verified."""
+
+    document: SealedDocument
+    keys: Keys
+    identity: Identity | None
+    _plain: dict[str, Any] | None = field(default=None, repr=False)
+
+    def plaintext(self) -> dict[str, Any]:
+        """The whole decrypted tree (a fresh copy each call)."""
+        if self._plain is None:
+            self._plain = self._decrypt_node(self.document.data, ())
+        return _copy(self._plain)
+
+    def value(self, path: Path) -> Any:
+        """The decrypted value (or subtree) at `path`; KeyError if there is none."""
+        return self._decrypt_node(get(self.document.data, path), path)
+
+    def _decrypt_node(self, node: Any, path: Path) -> Any:
+        if isinstance(node, dict):
+            return {k: self._decrypt_node(v, (*path, k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self._decrypt_node(v, (*path, i)) for i, v in enumerate(node)]
+        if is_token(node) and not self.document.clear_rule.is_clear(path):
+            return decode_plaintext(*self.keys.decrypt(path, node))
+        return node
+
+    def sealed_plaintexts(self) -> dict[Path, tuple[str, bytes, str]]:
+        """path -> (type, plaintext, token) of every encrypted value, for token reuse."""
+        out: dict[Path, tuple[str, bytes, str]] = {}
+        rule = self.document.clear_rule
+        for path, token in self.document.tokens():
+            if not rule.is_clear(path):
+                type_name, plain = self.keys.decrypt(path, token)
+                out[path] = (type_name, plain, token)
+        return out
+
+
+def _copy(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _copy(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_copy(v) for v in node]
+    return node
+
+
+def open_document(document: SealedDocument, identities: Sequence[Identity]) -> Opened:
+    """Unwrap the data key with one of `identities` and verify the MAC (FORMAT.md §6)."""
+    keys, identity = _unwrap(document, identities)
+    keys.verify_mac(document.authenticated_tree(), document.mac)
+    return Opened(document, keys, identity)
+
+
+def _unwrap(document: SealedDocument, identities: Sequence[Identity]) -> tuple[Keys, Identity]:
+    by_label = {i.recipient: i for i in identities}
+    pairs = [(w, by_label[w.recipient]) for w in document.recipients if w.recipient in by_label]
+    if not pairs:  # labels are not yet authenticated: try every identity on every entry
+        pairs = [(w, i) for w in document.recipients for i in identities]
+    for wrapped, identity in pairs:
+        data_key = _try_unwrap(wrapped, identity, document.source)
+        if data_key is not None:
+            return Keys(data_key, document.header.id_bytes), identity
+    raise _no_identity(document, identities)
+
+
+def _try_unwrap(wrapped: WrappedKey, identity: Identity, source: str) -> bytes | None:
+    try:
+        data_key = agefile.decrypt(wrapped.key.encode("utf-8"), [identity.native])
+    except agefile.AgeError as exc:
+        if exc.kind == "no match":
+            return None
+        raise IntegrityError("authentication failed", file=source,
+                             hint="the file is corrupt or was tampered with; restore it from git"
+                             ) from None
+    if len(data_key) != DATA_KEY_BYTES:
+        raise IntegrityError("authentication failed", file=source)
+    return data_key
+
+
+def _no_identity(document: SealedDocument, identities: Sequence[Identity]) -> NoIdentityError:
+    sealed_for = ", ".join(_short(w.recipient) for w in document.recipients[:3])
+    more = len(document.recipients) - 3
+    if more > 0:
+        sealed_for += f" and {more} more"
+    if not identities:
+        from .keys import identity_search_hint
+
+        return NoIdentityError("no identity found to decrypt with", file=document.source,
+                               hint=f"it is sealed for {sealed_for}; {identity_search_hint()}")
+    sources = ", ".join(sorted({i.source for i in identities}))
+    return NoIdentityError(
+        f"not sealed for any of your identities (from {sources})", file=document.source,
+        hint=f"the file is sealed for {sealed_for}; ask one of them to run "
+             f"`sealer recipients add`",
+    )
+
+
+def _short(recipient: str) -> str:
+    head = recipient.split(" ")
+    text = head[1] if len(head) > 1 else head[0]
+    prefix = head[0] + " " if len(head) > 1 else ""
+    return prefix + (text[:16] + "…" if len(text) > 20 else text)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    keys: Keys
+    header: Header
+    wrapped: list[WrappedKey]
+    reuse: dict[Path, tuple[str, bytes, str]]
+
+
+def seal(
+    plaintext: dict[str, Any],
+    *,
+    previous: Opened | None = None,
+    recipients: Sequence[Recipient] | None = None,
+    metadata: dict[str, Any] | None = None,
+    rekey: bool = False,
+    seam: Seam | None = None,
+    wrap: Wrapper = wrap_key,
+    source: str = "<input>",
+) -> SealedDocument:
+    """Seal `plaintext`, as a new file or as the next version of `previous`.
+
+    Unchanged values of `previous` keep their tokens. Removing a recipient or `rekey=True`
+    generates a new data key. When nothing changes, `previous.document` itself is returned.
+    """
+    seam = seam or SystemSeam()
+    if metadata is None:
+        metadata = previous.document.metadata if previous is not None else {}
+    check_metadata(metadata, plaintext, source)
+    plan = _plan(previous, recipients, rekey, seam, wrap, source)
+    data = _encrypt_tree(plaintext, (), plan, ClearRule.from_metadata(metadata, source), seam)
+    if previous is not None and _same(previous.document, data, metadata, plan.wrapped):
+        return previous.document
+    document = SealedDocument(plan.header, data, _copy(metadata), plan.wrapped, b"", source)
+    document.mac = plan.keys.mac(document.authenticated_tree())
+    return document
+
+
+def _same(old: SealedDocument, data: Any, metadata: Any, wrapped: list[WrappedKey]) -> bool:
+    return old.data == data and old.metadata == metadata and old.recipients == wrapped
+
+
+def _plan(previous: Opened | None, recipients: Sequence[Recipient] | None, rekey: bool,
+          seam: Seam, wrap: Wrapper, source: str) -> _Plan:
+    now = seam.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    if previous is None:
+        if not recipients:
+            raise UsageError("no recipients to seal for", file=source,
+                             hint="pass -r age1… or -R FILE with the public keys of the readers")
+        file_id = seam.random(16)
+        header = Header(FORMAT_VERSION, file_id.hex(), 1, now, now)
+        return _fresh(header, recipients, seam, wrap)
+    old = previous.document
+    header = Header(FORMAT_VERSION, old.header.id, old.header.serial + 1, old.header.created, now)
+    if recipients is None:
+        return _Plan(previous.keys, header, list(old.recipients), previous.sealed_plaintexts())
+    if not recipients:
+        raise UsageError("a sealed file needs at least one recipient", file=source)
+    kept = {w.recipient: w for w in old.recipients}
+    wanted = {r.text: r for r in recipients}
+    if rekey or set(kept) - set(wanted):
+        return _fresh(header, list(wanted.values()), seam, wrap)
+    wrapped = [kept[t] if t in kept else WrappedKey(t, wrap(previous.keys.data_key, r))
+               for t, r in sorted(wanted.items())]
+    return _Plan(previous.keys, header, wrapped, previous.sealed_plaintexts())
+
+
+def _fresh(header: Header, recipients: Sequence[Recipient], seam: Seam, wrap: Wrapper) -> _Plan:
+    data_key = seam.random(DATA_KEY_BYTES)
+    unique = {r.text: r for r in recipients}
+    wrapped = [WrappedKey(text, wrap(data_key, r)) for text, r in sorted(unique.items())]
+    return _Plan(Keys(data_key, header.id_bytes), header, wrapped, {})
+
+
+def _encrypt_tree(node: Any, path: Path, plan: _Plan, rule: ClearRule, seam: Seam) -> Any:
+    if isinstance(node, dict):
+        return {k: _encrypt_tree(v, (*path, k), plan, rule, seam) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_encrypt_tree(v, (*path, i), plan, rule, seam) for i, v in enumerate(node)]
+    if rule.is_clear(path):
+        return node
+    type_name, plain = encode_plaintext(node)
+    old = plan.reuse.get(path)
+    if old is not None and old[0] == type_name and old[1] == plain:
+        return old[2]
+    return plan.keys.encrypt(path, type_name, plain, seam.random(NONCE_BYTES))

@@ -1,0 +1,246 @@
+"""The sealed document (docs/FORMAT.md §1): parsing with structural checks, and writing.
+
+Nothing here needs a key: this is what `show`, `check` and the pre-commit hooks read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+from typing import Any
+
+from . import yamlio
+from .envelope import FORMAT_VERSION, is_token, strict_b64decode
+from .errors import FormatError, SealerError
+from .paths import Path, format_path, get, leaves, parse_path
+
+__all__ = [
+    "ClearRule",
+    "Header",
+    "SealedDocument",
+    "WrappedKey",
+    "looks_sealed",
+    "parse_sealed",
+    "read_sealed",
+]
+
+TOP_LEVEL = ("sealer", "data", "metadata", "recipients", "mac")
+HEADER_FIELDS = ("format", "id", "serial", "created", "modified")
+_FILE_ID = re.compile(r"[0-9a-f]{32}\Z")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\Z")
+_MAX_REGEX = 500
+
+
+@dataclass(frozen=True)
+class Header:
+    format: int
+    id: str
+    serial: int
+    created: str
+    modified: str
+
+    @property
+    def id_bytes(self) -> bytes:
+        return bytes.fromhex(self.id)
+
+    def as_tree(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in HEADER_FIELDS}
+
+
+@dataclass(frozen=True)
+class WrappedKey:
+    recipient: str
+    key: str  # an armored age file holding the data key
+
+
+@dataclass(frozen=True)
+class ClearRule:
+    """Which values stay in clear (FORMAT.md §5): any key on the path matches."""
+
+    suffix: str | None = None
+    regex: str | None = None
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any], source: str) -> ClearRule:
+        rule = metadata.get("clear")
+        if rule is None:
+            return cls()
+        if not isinstance(rule, dict) or set(rule) - {"suffix", "regex"}:
+            raise FormatError("metadata.clear must be a mapping with suffix and/or regex",
+                              file=source)
+        suffix, regex = rule.get("suffix"), rule.get("regex")
+        for name, value in (("suffix", suffix), ("regex", regex)):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise FormatError(f"metadata.clear.{name} must be a non-empty string", file=source)
+        if regex is not None:
+            _check_regex(regex, source)
+        return cls(suffix, regex)
+
+    def __bool__(self) -> bool:
+        return self.suffix is not None or self.regex is not None
+
+    def as_tree(self) -> dict[str, str]:
+        return {k: v for k, v in (("suffix", self.suffix), ("regex", self.regex)) if v is not None}
+
+    def is_clear(self, path: Path) -> bool:
+        if not self:
+            return False
+        compiled = re.compile(self.regex) if self.regex is not None else None
+        for part in path:
+            if not isinstance(part, str):
+                continue
+            if self.suffix is not None and part.endswith(self.suffix):
+                return True
+            if compiled is not None and compiled.search(part):
+                return True
+        return False
+
+
+def _check_regex(regex: str, source: str) -> None:
+    if len(regex) > _MAX_REGEX:
+        raise FormatError(f"metadata.clear.regex is longer than {_MAX_REGEX} characters",
+                          file=source)
+    try:
+        re.compile(regex)
+    except re.error as exc:
+        raise FormatError(f"metadata.clear.regex is not a valid regular expression: {exc}",
+                          file=source) from None
+
+
+@dataclass
+class SealedDocument:
+    header: Header
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recipients: list[WrappedKey]
+    mac: bytes
+    source: str
+
+    @property
+    def clear_rule(self) -> ClearRule:
+        return ClearRule.from_metadata(self.metadata, self.source)
+
+    def authenticated_tree(self) -> dict[str, Any]:
+        """Everything the MAC covers: the document without its `mac` entry."""
+        return {
+            "sealer": self.header.as_tree(),
+            "data": self.data,
+            "metadata": self.metadata,
+            "recipients": [{"recipient": w.recipient, "key": w.key} for w in self.recipients],
+        }
+
+    def to_yaml(self) -> str:
+        import base64
+
+        tree = self.authenticated_tree()
+        tree["mac"] = base64.b64encode(self.mac).decode("ascii")
+        return yamlio.dump(tree)
+
+    def tokens(self) -> list[tuple[Path, str]]:
+        """(path, token) of every encrypted value, in document order."""
+        return [(p, v) for p, v in leaves(self.data) if is_token(v)]
+
+
+def looks_sealed(tree: Any) -> bool:
+    """Whether a parsed YAML document is (meant to be) a sealed file."""
+    return isinstance(tree, dict) and isinstance(tree.get("sealer"), dict) and "data" in tree
+
+
+def read_sealed(path: FsPath) -> SealedDocument:
+    from .fsio import read_bytes
+
+    return parse_sealed(read_bytes(path, limit=yamlio.MAX_BYTES), source=str(path))
+
+
+def parse_sealed(text: bytes | str, *, source: str) -> SealedDocument:
+    tree = yamlio.load(text, source=source)
+    if not looks_sealed(tree):
+        raise FormatError("not a sealed file (no sealer header)", file=source,
+                          hint="seal it first with `sealer seal`")
+    return _from_tree(tree, source)
+
+
+def _bad(source: str, problem: str, hint: str | None = None) -> FormatError:
+    return FormatError(f"malformed sealed file: {problem}", file=source, hint=hint)
+
+
+def _from_tree(tree: dict[str, Any], source: str) -> SealedDocument:
+    if tuple(tree) != TOP_LEVEL:
+        raise _bad(source, f"top-level keys must be {', '.join(TOP_LEVEL)} in this order")
+    header = _header(tree["sealer"], source)
+    data, metadata = tree["data"], tree["metadata"]
+    if not isinstance(data, dict):
+        raise _bad(source, "data must be a mapping")
+    if not isinstance(metadata, dict):
+        raise _bad(source, "metadata must be a mapping")
+    recipients = _recipients(tree["recipients"], source)
+    mac = strict_b64decode(tree["mac"]) if isinstance(tree["mac"], str) else None
+    if mac is None or len(mac) != 32:
+        raise _bad(source, "mac must be the base64 of 32 bytes")
+    doc = SealedDocument(header, data, metadata, recipients, mac, source)
+    _check_values(doc)
+    check_metadata(metadata, data, source)
+    return doc
+
+
+def _header(raw: Any, source: str) -> Header:
+    if not isinstance(raw, dict) or tuple(raw) != HEADER_FIELDS:
+        raise _bad(source, f"the sealer header must hold {', '.join(HEADER_FIELDS)} in this order")
+    if raw["format"] != FORMAT_VERSION or isinstance(raw["format"], bool):
+        raise FormatError(f"unsupported sealed format {raw['format']!r}", file=source,
+                          hint="upgrade sealer to read this file")
+    if not isinstance(raw["id"], str) or not _FILE_ID.match(raw["id"]):
+        raise _bad(source, "sealer.id must be 32 lowercase hex digits")
+    serial = raw["serial"]
+    if not isinstance(serial, int) or isinstance(serial, bool) or serial < 1:
+        raise _bad(source, "sealer.serial must be a positive integer")
+    for name in ("created", "modified"):
+        if not isinstance(raw[name], str) or not _TIME.match(raw[name]):
+            raise _bad(source, f"sealer.{name} must be a time like 2026-01-31T12:00:00Z")
+    return Header(**raw)
+
+
+def _recipients(raw: Any, source: str) -> list[WrappedKey]:
+    if not isinstance(raw, list) or not raw:
+        raise _bad(source, "recipients must be a non-empty list")
+    out: list[WrappedKey] = []
+    for entry in raw:
+        if (not isinstance(entry, dict) or tuple(entry) != ("recipient", "key")
+                or not all(isinstance(v, str) and v for v in entry.values())):
+            raise _bad(source, "each recipient must be a mapping with recipient and key")
+        out.append(WrappedKey(entry["recipient"], entry["key"]))
+    names = [w.recipient for w in out]
+    if names != sorted(set(names)):
+        raise _bad(source, "recipients must be sorted and unique")
+    return out
+
+
+def _check_values(doc: SealedDocument) -> None:
+    rule = doc.clear_rule
+    for path, value in leaves(doc.data):
+        if is_token(value) or rule.is_clear(path):
+            continue
+        raise _bad(
+            doc.source, f"{format_path(path)} is not encrypted",
+            hint="a value was edited by hand; restore the file from git and use `sealer set`",
+        )
+
+
+def check_metadata(metadata: dict[str, Any], data: dict[str, Any], source: str) -> None:
+    """Metadata is JSON-like, `clear` is valid and every `keys` path exists in `data`."""
+    for path, value in leaves(metadata):
+        if isinstance(value, bytes):
+            raise _bad(source, f"metadata.{format_path(path)} must not be binary")
+    ClearRule.from_metadata(metadata, source)
+    keys = metadata.get("keys", {})
+    if not isinstance(keys, dict):
+        raise _bad(source, "metadata.keys must be a mapping of key path to metadata")
+    for text, entry in keys.items():
+        if not isinstance(entry, dict):
+            raise _bad(source, f"metadata.keys.{text} must be a mapping")
+        try:
+            get(data, parse_path(text))
+        except (KeyError, SealerError):
+            raise _bad(source, f"metadata.keys names {text!r}, which is not a key in data",
+                       hint="remove the entry or fix its key path") from None

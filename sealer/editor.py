@@ -1,0 +1,147 @@
+"""`sealer edit`: decrypt to a private temporary file, run the editor, re-seal what changed.
+
+The plaintext lives only in a 0700 directory (in memory under /dev/shm where available) that is
+removed when the edit ends, including on Ctrl-C and SIGTERM (the CLI turns those into
+exceptions). Invalid YAML reopens the editor with the error at the top of the file.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from . import yamlio
+from .core import Opened, open_document, seal
+from .document import read_sealed
+from .envelope import Seam
+from .errors import SealerError, UsageError
+from .files import (
+    METADATA_KEY,
+    Identities,
+    Written,
+    parse_plaintext,
+    resolve_identities,
+    write_document,
+)
+from .fsio import locked, private_tempdir
+from .keys import Recipient
+
+__all__ = ["edit_file", "editor_command"]
+
+_BANNER = (
+    "# sealer edit {name}: change values, save and quit to re-seal.\n"
+    "# Values you don't touch keep their ciphertext. The optional `sealer:` block holds\n"
+    "# metadata. Quit without saving to leave the file as it was.\n"
+)
+_ERROR = "# ERROR: {message}\n# Fix it and save, or quit without saving to abandon the edit.\n"
+
+RunEditor = Callable[[Path], None]
+
+
+def editor_command(env: dict[str, str] | None = None) -> list[str]:
+    """$SEALER_EDITOR, $VISUAL, $EDITOR, or vi — split like a shell would."""
+    env = dict(os.environ) if env is None else env
+    for name in ("SEALER_EDITOR", "VISUAL", "EDITOR"):
+        if env.get(name, "").strip():
+            return shlex.split(env[name])
+    return ["vi"]
+
+
+def run_editor(command: Sequence[str]) -> RunEditor:
+    def run(file: Path) -> None:
+        with _ignoring_terminal_signals():
+            try:
+                status = subprocess.call([*command, str(file)])
+            except OSError as exc:
+                raise UsageError(f"cannot run the editor {command[0]!r}: {exc.strerror}",
+                                 hint="set $EDITOR (or $SEALER_EDITOR) to your editor") from None
+        if status != 0:
+            raise SealerError(f"the editor exited with status {status}; nothing was changed")
+    return run
+
+
+@contextmanager
+def _ignoring_terminal_signals() -> Iterator[None]:
+    """While the editor owns the terminal, Ctrl-C is for it, not for us (like system(3))."""
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _render(name: str, plain: dict[str, Any], metadata: dict[str, Any]) -> str:
+    tree = dict(plain)
+    if metadata:
+        tree[METADATA_KEY] = metadata
+    body = yamlio.dump(tree) if tree else "{}\n"
+    return _BANNER.format(name=name) + body
+
+
+def _edit_loop(file: Path, text: str, run: RunEditor, source: str
+               ) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """Run the editor until the file parses; None when the user quits without saving."""
+    while True:
+        _write_private(file, text)
+        run(file)
+        edited = file.read_text(encoding="utf-8")
+        if edited == text:
+            return None
+        try:
+            return parse_plaintext(edited.encode("utf-8"), source=source)
+        except SealerError as exc:
+            text = _ERROR.format(message=exc.message) + _strip_error(edited)
+
+
+def _write_private(file: Path, text: str) -> None:
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _strip_error(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    while lines and lines[0].startswith(("# ERROR:", "# Fix it and save")):
+        lines.pop(0)
+    return "".join(lines)
+
+
+def edit_file(path: Path, identities: Identities = None, *, run: RunEditor | None = None,
+              recipients: Sequence[Recipient] | None = None,
+              seam: Seam | None = None) -> Written | None:
+    """Edit a sealed file (or create it when `recipients` are given); None if nothing changed."""
+    run = run or run_editor(editor_command())
+    opened = open_document(read_sealed(path), resolve_identities(identities)) if path.exists() else None
+    if opened is None and not recipients:
+        raise UsageError("no such file", file=str(path),
+                         hint="to create it, pass the readers' keys: -r age1… or -R FILE")
+    plain = opened.plaintext() if opened else {}
+    metadata = opened.document.metadata if opened else {}
+    with private_tempdir() as tmp:
+        result = _edit_loop(tmp / (path.name.removesuffix(".yaml") + ".plain.yaml"),
+                            _render(path.name, plain, metadata), run, str(path))
+    if result is None:
+        return None
+    data, new_metadata = result
+    return _save(path, opened, data, new_metadata or {}, recipients, seam)
+
+
+def _save(path: Path, opened: Opened | None, data: dict[str, Any], metadata: dict[str, Any],
+          recipients: Sequence[Recipient] | None, seam: Seam | None) -> Written:
+    with locked(path):
+        if opened is not None and read_sealed(path).header.serial != opened.document.header.serial:
+            raise SealerError(
+                "changed on disk while you were editing; your edit was not saved",
+                file=str(path), hint="run `sealer edit` again to edit the new version")
+        if opened is None and path.exists():
+            raise SealerError("was created while you were editing; your edit was not saved",
+                              file=str(path))
+        new = seal(data, previous=opened, recipients=recipients, metadata=metadata, seam=seam,
+                   source=str(path))
+        return write_document(path, opened.document if opened else None, new)

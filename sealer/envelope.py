@@ -1,0 +1,260 @@
+"""Envelope cryptography (docs/FORMAT.md §2, §3, §6): key derivation, value tokens, the MAC.
+
+Everything random or time-dependent comes from a `Seam`, so tests can produce byte-exact
+golden files; production code uses `SystemSeam`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import math
+import os
+import re
+import struct
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from hashlib import sha256
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .errors import IntegrityError
+from .paths import Path
+
+__all__ = [
+    "FORMAT_VERSION",
+    "TYPES",
+    "FixedSeam",
+    "Keys",
+    "Seam",
+    "SystemSeam",
+    "canonical",
+    "decode_plaintext",
+    "encode_plaintext",
+    "is_token",
+    "token_type",
+]
+
+FORMAT_VERSION = 1
+DATA_KEY_BYTES = 32
+NONCE_BYTES = 12
+TYPES = ("str", "int", "float", "bool", "null", "bytes")
+_TOKEN = re.compile(r"ENC\[(str|int|float|bool|null|bytes),([A-Za-z0-9+/]+={0,2})\]\Z")
+
+
+class Seam(Protocol):
+    """Where randomness and time come from."""
+
+    def random(self, n: int) -> bytes: ...
+
+    def now(self) -> datetime: ...
+
+
+class SystemSeam:
+    def random(self, n: int) -> bytes:
+        return os.urandom(n)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass
+class FixedSeam:
+    """Deterministic randomness (SHA-256 in counter mode over `seed`) and a fixed clock.
+
+    For tests and golden vectors only: never seal real secrets with it.
+    """
+
+    seed: bytes
+    clock: datetime
+    counter: int = field(default=0)
+
+    def random(self, n: int) -> bytes:
+        out = b""
+        while len(out) < n:
+            out += sha256(self.seed + self.counter.to_bytes(8, "big")).digest()
+            self.counter += 1
+        return out[:n]
+
+    def now(self) -> datetime:
+        return self.clock
+
+
+def _field(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+def _text(value: str) -> bytes:
+    return _field(value.encode("utf-8"))
+
+
+def _path_bytes(path: Path) -> bytes:
+    out = bytearray()
+    for part in path:
+        if isinstance(part, int):
+            out += b"i" + struct.pack(">Q", part)
+        else:
+            out += b"k" + _text(part)
+    return bytes(out)
+
+
+def _aad(file_id: bytes, path: Path, type_name: str) -> bytes:
+    return b"".join((
+        _text("sealer-value"), _text(str(FORMAT_VERSION)), _field(file_id),
+        _field(_path_bytes(path)), _text(type_name),
+    ))
+
+
+def _hkdf(data_key: bytes, salt: bytes, label: str) -> bytes:
+    kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=label.encode())
+    return kdf.derive(data_key)
+
+
+class Keys:
+    """The keys derived from one file's data key, bound to its file id."""
+
+    def __init__(self, data_key: bytes, file_id: bytes) -> None:
+        if len(data_key) != DATA_KEY_BYTES:
+            raise IntegrityError("the wrapped data key has the wrong length")
+        self.data_key = data_key
+        self.file_id = file_id
+        self._aead = AESGCM(_hkdf(data_key, file_id, "sealer v1 value key"))
+        self._mac_key = _hkdf(data_key, file_id, "sealer v1 mac key")
+
+    def encrypt(self, path: Path, type_name: str, plaintext: bytes, nonce: bytes) -> str:
+        sealed = self._aead.encrypt(nonce, plaintext, _aad(self.file_id, path, type_name))
+        return f"ENC[{type_name},{base64.b64encode(nonce + sealed).decode('ascii')}]"
+
+    def decrypt(self, path: Path, token: str) -> tuple[str, bytes]:
+        """(type, plaintext) of a token; IntegrityError if it does not authenticate."""
+        type_name, raw = parse_token(token)
+        if len(raw) < NONCE_BYTES + 16:
+            raise IntegrityError("authentication failed")
+        try:
+            plain = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:],
+                                       _aad(self.file_id, path, type_name))
+        except InvalidTag:
+            raise IntegrityError("authentication failed") from None
+        return type_name, plain
+
+    def mac(self, document: Any) -> bytes:
+        return hmac.new(self._mac_key, b"sealer mac v1\x00" + canonical(document), "sha256").digest()
+
+    def verify_mac(self, document: Any, tag: bytes) -> None:
+        if not hmac.compare_digest(self.mac(document), tag):
+            raise IntegrityError("authentication failed")
+
+
+def is_token(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("ENC[") and _TOKEN.match(value) is not None
+
+
+def token_type(value: str) -> str:
+    return value[4:value.index(",")]
+
+
+def parse_token(token: str) -> tuple[str, bytes]:
+    match = _TOKEN.match(token)
+    if match is None:
+        raise IntegrityError("authentication failed")
+    raw = strict_b64decode(match.group(2))
+    if raw is None:
+        raise IntegrityError("authentication failed")
+    return match.group(1), raw
+
+
+def strict_b64decode(text: str) -> bytes | None:
+    """Decode canonical padded base64, or None; non-canonical encodings are refused."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if base64.b64encode(raw).decode("ascii") == text else None
+
+
+def encode_plaintext(value: Any) -> tuple[str, bytes]:
+    """(type name, plaintext bytes) of a scalar (FORMAT.md §3.1)."""
+    if value is None:
+        return "null", b""
+    if isinstance(value, bool):
+        return "bool", b"true" if value else b"false"
+    if isinstance(value, int):
+        return "int", str(value).encode("ascii")
+    if isinstance(value, float):
+        return "float", repr(value).encode("ascii")
+    if isinstance(value, str):
+        return "str", value.encode("utf-8")
+    if isinstance(value, bytes):
+        return "bytes", value
+    raise TypeError(f"cannot seal a value of type {type(value).__name__}")
+
+
+def decode_plaintext(type_name: str, data: bytes) -> Any:
+    """Inverse of `encode_plaintext`; IntegrityError on anything a writer would not produce."""
+    try:
+        return _DECODERS[type_name](data)
+    except (KeyError, ValueError, UnicodeDecodeError):
+        raise IntegrityError("authentication failed") from None
+
+
+def _decode_bool(data: bytes) -> bool:
+    if data not in (b"true", b"false"):
+        raise ValueError
+    return data == b"true"
+
+
+def _decode_null(data: bytes) -> None:
+    if data:
+        raise ValueError
+
+
+_DECODERS: dict[str, Any] = {
+    "str": lambda d: d.decode("utf-8"),
+    "int": lambda d: int(d.decode("ascii")),
+    "float": lambda d: float(d.decode("ascii")),
+    "bool": _decode_bool,
+    "null": _decode_null,
+    "bytes": bytes,
+}
+
+
+def canonical(value: Any) -> bytes:
+    """The canonical encoding C of FORMAT.md §6."""
+    out = bytearray()
+    _encode(value, out)
+    return bytes(out)
+
+
+def _encode(value: Any, out: bytearray) -> None:
+    if isinstance(value, dict):
+        out += b"m" + struct.pack(">I", len(value))
+        for key, item in value.items():
+            out += _text(key)
+            _encode(item, out)
+    elif isinstance(value, list):
+        out += b"l" + struct.pack(">I", len(value))
+        for item in value:
+            _encode(item, out)
+    else:
+        out += _scalar(value)
+
+
+def _scalar(value: Any) -> bytes:
+    if value is None:
+        return b"n"
+    if isinstance(value, bool):
+        return b"b\x01" if value else b"b\x00"
+    if isinstance(value, int):
+        return b"i" + _text(str(value))
+    if isinstance(value, float):
+        return b"f" + (b"\x7f\xf8" + bytes(6) if math.isnan(value) else struct.pack(">d", value))
+    if isinstance(value, str):
+        return b"s" + _text(value)
+    if isinstance(value, bytes):
+        return b"x" + _field(value)
+    raise TypeError(f"cannot encode a value of type {type(value).__name__}")

@@ -1,0 +1,324 @@
+"""Operations on sealed files: each public function is what one CLI command does.
+
+Writers take the directory lock, read the current file, change it in memory and replace it
+atomically, so two concurrent writers never lose each other's update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import paths, yamlio
+from .core import Opened, open_document, seal
+from .document import SealedDocument, looks_sealed, parse_sealed, read_sealed
+from .envelope import Seam, token_type
+from .errors import NoIdentityError, SealerError, UsageError
+from .fsio import atomic_write, locked, read_bytes
+from .keys import Identity, Recipient, discover_identities, parse_recipient
+
+__all__ = [
+    "Written",
+    "get_value",
+    "open_file",
+    "recipients_add",
+    "recipients_list",
+    "recipients_remove",
+    "rekey_file",
+    "seal_file",
+    "set_value",
+    "show_file",
+    "unseal_file",
+    "unset_values",
+]
+
+Identities = Sequence[Identity] | None
+METADATA_KEY = "sealer"
+
+
+@dataclass(frozen=True)
+class Written:
+    """The outcome of a write: the file, its document, and whether anything changed."""
+
+    path: Path
+    document: SealedDocument
+    changed: bool
+
+
+def resolve_identities(identities: Identities) -> list[Identity]:
+    return list(identities) if identities is not None else discover_identities([])
+
+
+def open_file(path: Path, identities: Identities = None) -> Opened:
+    """Read, unwrap and verify a sealed file."""
+    return open_document(read_sealed(path), resolve_identities(identities))
+
+
+def write_document(path: Path, old: SealedDocument | None, new: SealedDocument) -> Written:
+    if old is not None and new is old:
+        return Written(path, old, changed=False)
+    atomic_write(path, new.to_yaml().encode("utf-8"))
+    return Written(path, new, changed=True)
+
+
+@contextmanager
+def _editing(path: Path, identities: Identities) -> Iterator[Opened]:
+    """Lock `path`'s directory and open the current version of the file."""
+    with locked(path):
+        yield open_file(path, identities)
+
+
+# -- seal ------------------------------------------------------------------------------------
+
+
+def parse_plaintext(text: bytes, *, source: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A plaintext secrets document -> (data, metadata from its optional `sealer:` block)."""
+    tree = yamlio.load(text, source=source)
+    if looks_sealed(tree):
+        raise UsageError("is already sealed", file=source,
+                         hint="use `sealer edit` or `sealer set` to change a sealed file")
+    if tree is None:
+        tree = {}
+    if not isinstance(tree, dict):
+        raise UsageError("the top level must be a mapping of keys to values", file=source)
+    metadata = tree.pop(METADATA_KEY, None)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise UsageError(f"the `{METADATA_KEY}:` block must be a mapping of metadata",
+                         file=source)
+    return tree, metadata
+
+
+def default_output(source: Path) -> Path:
+    """`app.yaml` -> `app.sealed.yaml` (and `app.yml`, `app` alike)."""
+    name = source.name
+    for ext in (".yaml", ".yml"):
+        if name.endswith(ext):
+            return source.with_name(name[: -len(ext)] + ".sealed.yaml")
+    return source.with_name(name + ".sealed.yaml")
+
+
+def seal_file(
+    text: bytes,
+    output: Path,
+    *,
+    source: str,
+    recipients: Sequence[Recipient] | None = None,
+    identities: Identities = None,
+    clear: dict[str, str] | None = None,
+    replace: bool = False,
+    overwrite_plaintext: bool = False,
+    seam: Seam | None = None,
+) -> Written:
+    """Seal plaintext YAML `text` into `output`, updating it if it is already a sealed file.
+
+    Updating keeps the data key, the recipients (unless given) and every unchanged token, and
+    needs an identity. `replace=True` starts a new file (new id and data key) instead.
+    """
+    data, metadata = parse_plaintext(text, source=source)
+    with locked(output):
+        previous = _previous(output, identities, replace, overwrite_plaintext)
+        metadata = _with_clear(metadata, previous, clear)
+        new = seal(data, previous=previous, recipients=recipients, metadata=metadata, seam=seam,
+                   source=str(output))
+        return write_document(output, previous.document if previous else None, new)
+
+
+def _previous(output: Path, identities: Identities, replace: bool,
+              overwrite_plaintext: bool) -> Opened | None:
+    if not output.exists():
+        return None
+    raw = read_bytes(output, limit=yamlio.MAX_BYTES)
+    try:
+        is_sealed = looks_sealed(yamlio.load(raw, source=str(output)))
+    except SealerError:
+        is_sealed = False
+    if not is_sealed:
+        if overwrite_plaintext:
+            return None
+        raise UsageError("exists and is not a sealed file; refusing to overwrite it",
+                         file=str(output),
+                         hint="pass --in-place to replace a plaintext file with its sealed form, "
+                              "or -o to write elsewhere")
+    if replace:
+        return None
+    try:
+        return open_document(parse_sealed(raw, source=str(output)), resolve_identities(identities))
+    except NoIdentityError as exc:
+        exc.hint = ("updating a sealed file needs one of its identities (-i KEYFILE); "
+                    "--replace starts over with a new data key")
+        raise
+
+
+def _with_clear(metadata: dict[str, Any] | None, previous: Opened | None,
+                clear: dict[str, str] | None) -> dict[str, Any] | None:
+    if not clear:
+        return metadata
+    base = metadata if metadata is not None else (
+        dict(previous.document.metadata) if previous else {})
+    return {**base, "clear": {**base.get("clear", {}), **clear}}
+
+
+# -- read ------------------------------------------------------------------------------------
+
+
+def unseal_file(path: Path, identities: Identities = None, *,
+                with_metadata: bool = False) -> dict[str, Any]:
+    """The decrypted document; with its metadata under `sealer:` when asked."""
+    opened = open_file(path, identities)
+    plain = opened.plaintext()
+    if with_metadata and opened.document.metadata:
+        plain[METADATA_KEY] = opened.document.metadata
+    return plain
+
+
+def get_value(path: Path, key: str, identities: Identities = None) -> Any:
+    """One decrypted value (or subtree) by key path."""
+    key_path = paths.parse_path(key)
+    opened = open_file(path, identities)
+    try:
+        return opened.value(key_path)
+    except KeyError:
+        raise _no_key(path, key, opened.document.data) from None
+
+
+def _no_key(path: Path, key: str, data: dict[str, Any]) -> SealerError:
+    top = ", ".join(paths.format_path((k,)) for k in list(data)[:8]) or "(none)"
+    return SealerError(f"no key {key}", file=str(path),
+                       hint=f"top-level keys: {top}; `sealer show {path}` lists them all")
+
+
+def show_file(path: Path) -> dict[str, Any]:
+    """Structure, types, metadata and recipients with every encrypted value redacted."""
+    doc = read_sealed(path)
+    return {
+        "file": str(path),
+        "format": doc.header.format,
+        "id": doc.header.id,
+        "serial": doc.header.serial,
+        "created": doc.header.created,
+        "modified": doc.header.modified,
+        "recipients": [w.recipient for w in doc.recipients],
+        "metadata": doc.metadata,
+        "data": _redact(doc.data, (), doc),
+    }
+
+
+def _redact(node: Any, path: paths.Path, doc: SealedDocument) -> Any:
+    if isinstance(node, dict):
+        return {k: _redact(v, (*path, k), doc) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_redact(v, (*path, i), doc) for i, v in enumerate(node)]
+    if doc.clear_rule.is_clear(path):
+        return node
+    return f"<{token_type(node)}, encrypted>"
+
+
+def recipients_list(path: Path) -> list[str]:
+    return [w.recipient for w in read_sealed(path).recipients]
+
+
+# -- write -----------------------------------------------------------------------------------
+
+
+def _reseal(opened: Opened, plain: dict[str, Any], **kwargs: Any) -> Written:
+    doc = opened.document
+    new = seal(plain, previous=opened, source=doc.source, **kwargs)
+    return write_document(Path(doc.source), doc, new)
+
+
+def set_value(path: Path, key: str, value: Any, identities: Identities = None, *,
+              seam: Seam | None = None) -> Written:
+    """Set one key (creating mappings on the way) and re-seal."""
+    key_path = paths.parse_path(key)
+    with _editing(path, identities) as opened:
+        plain = opened.plaintext()
+        try:
+            paths.set_value(plain, key_path, value)
+        except KeyError:
+            raise SealerError(f"cannot set {key}: its parent is not a mapping or the list "
+                              f"index is past the end", file=str(path)) from None
+        return _reseal(opened, plain, seam=seam)
+
+
+def create_with_value(path: Path, key: str, value: Any, recipients: Sequence[Recipient], *,
+                      seam: Seam | None = None) -> Written:
+    """A new sealed file holding one key."""
+    key_path = paths.parse_path(key)
+    plain: dict[str, Any] = {}
+    paths.set_value(plain, key_path, value)
+    with locked(path):
+        if path.exists():
+            raise UsageError("already exists", file=str(path))
+        new = seal(plain, recipients=recipients, seam=seam, source=str(path))
+        return write_document(path, None, new)
+
+
+def unset_values(path: Path, keys: Sequence[str], identities: Identities = None, *,
+                 seam: Seam | None = None) -> Written:
+    """Remove keys (and their metadata) and re-seal."""
+    key_paths = [paths.parse_path(k) for k in keys]
+    with _editing(path, identities) as opened:
+        plain = opened.plaintext()
+        for text, key_path in zip(keys, key_paths, strict=True):
+            try:
+                paths.delete(plain, key_path)
+            except KeyError:
+                raise _no_key(path, text, opened.document.data) from None
+        metadata = _drop_key_metadata(opened.document.metadata, plain)
+        return _reseal(opened, plain, metadata=metadata, seam=seam)
+
+
+def _drop_key_metadata(metadata: dict[str, Any], plain: dict[str, Any]) -> dict[str, Any]:
+    keys = metadata.get("keys")
+    if not isinstance(keys, dict):
+        return metadata
+    kept = {}
+    for text, entry in keys.items():
+        try:
+            paths.get(plain, paths.parse_path(text))
+        except (KeyError, SealerError):
+            continue
+        kept[text] = entry
+    return {**metadata, "keys": kept} if kept else {
+        k: v for k, v in metadata.items() if k != "keys"}
+
+
+def recipients_add(path: Path, recipients: Sequence[Recipient], identities: Identities = None,
+                   *, seam: Seam | None = None) -> Written:
+    """Wrap the existing data key for more recipients; values are untouched."""
+    with _editing(path, identities) as opened:
+        current = _current_recipients(opened)
+        return _reseal(opened, opened.plaintext(), recipients=[*current, *recipients], seam=seam)
+
+
+def recipients_remove(path: Path, recipients: Sequence[Recipient],
+                      identities: Identities = None, *, seam: Seam | None = None) -> Written:
+    """Drop recipients: a new data key and new ciphertext for every value."""
+    with _editing(path, identities) as opened:
+        current = _current_recipients(opened)
+        gone = {r.text for r in recipients}
+        missing = gone - {r.text for r in current}
+        if missing:
+            raise UsageError(f"{sorted(missing)[0]} is not a recipient", file=str(path),
+                             hint=f"`sealer recipients list {path}` shows the recipients")
+        remaining = [r for r in current if r.text not in gone]
+        if not remaining:
+            raise UsageError("cannot remove every recipient", file=str(path),
+                             hint="add the new recipient first, then remove the old one")
+        return _reseal(opened, opened.plaintext(), recipients=remaining, seam=seam)
+
+
+def rekey_file(path: Path, identities: Identities = None, *,
+               seam: Seam | None = None) -> Written:
+    """A new data key for the same recipients; every value re-encrypted."""
+    with _editing(path, identities) as opened:
+        return _reseal(opened, opened.plaintext(), recipients=_current_recipients(opened),
+                       rekey=True, seam=seam)
+
+
+def _current_recipients(opened: Opened) -> list[Recipient]:
+    doc = opened.document
+    return [parse_recipient(w.recipient, source=doc.source) for w in doc.recipients]

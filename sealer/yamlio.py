@@ -1,0 +1,260 @@
+"""Strict YAML in, deterministic YAML out (docs/FORMAT.md §7 and §8).
+
+The loader builds Python values straight from the parser's events (libyaml's C parser when
+available), so it can refuse what a secrets file must never contain — duplicate keys, anchors,
+aliases, merge keys, unknown tags — and enforce size, depth and node limits before any of it
+turns into objects. Plain scalars follow the YAML 1.2 core schema except that `0123` is a string.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from typing import Any
+
+import yaml
+from yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    DocumentStartEvent,
+    Event,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+    StreamStartEvent,
+)
+
+from .errors import YamlError
+
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "Value", "dump", "load", "resolve_plain"]
+
+MAX_BYTES = 32 * 1024 * 1024
+MAX_DEPTH = 100
+MAX_NODES = 1_000_000
+
+Value = Any  # str | int | float | bool | None | bytes | list[Value] | dict[str, Value]
+
+_TAG = "tag:yaml.org,2002:"
+_STR, _INT, _FLOAT, _BOOL, _NULL = (_TAG + t for t in ("str", "int", "float", "bool", "null"))
+_BINARY, _MAP, _SEQ = _TAG + "binary", _TAG + "map", _TAG + "seq"
+
+_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT_DEC = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
+_INT_OCT = re.compile(r"0o[0-7]+\Z")
+_INT_HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
+_FLOAT_RE = re.compile(r"[-+]?(?:\.[0-9]+|(?:0|[1-9][0-9]*)(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")
+_INF = re.compile(r"[-+]?\.(?:inf|Inf|INF)\Z")
+_NAN = re.compile(r"\.(?:nan|NaN|NAN)\Z")
+
+try:
+    from yaml._yaml import CParser as _CParser
+
+    def _parser(text: str) -> Any:
+        return _CParser(text)
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
+
+    class _PyParser(Reader, Scanner, Parser):
+        def __init__(self, text: str) -> None:
+            Reader.__init__(self, text)
+            Scanner.__init__(self)
+            Parser.__init__(self)
+
+    def _parser(text: str) -> Any:
+        return _PyParser(text)
+
+
+def resolve_plain(text: str) -> Value:
+    """The value of an untagged plain scalar under sealer's rules."""
+    if text in _NULLS:
+        return None
+    if text in _BOOLS:
+        return _BOOLS[text]
+    if _INT_DEC.match(text):
+        return int(text)
+    if _INT_OCT.match(text):
+        return int(text[2:], 8)
+    if _INT_HEX.match(text):
+        return int(text[2:], 16)
+    if _FLOAT_RE.match(text):
+        return float(text)
+    if _INF.match(text):
+        return -math.inf if text.startswith("-") else math.inf
+    if _NAN.match(text):
+        return math.nan
+    return text
+
+
+def _short(tag: str) -> str:
+    return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
+
+
+class _Builder:
+    def __init__(self, text: str, source: str) -> None:
+        self.parser = _parser(text)
+        self.source = source
+        self.nodes = 0
+
+    def fail(self, event: Event | None, problem: str, hint: str | None = None) -> YamlError:
+        where = f"line {event.start_mark.line + 1}: " if event is not None else ""
+        return YamlError(where + problem, file=self.source, hint=hint)
+
+    def next(self) -> Event:
+        event: Event = self.parser.get_event()
+        return event
+
+    def document(self) -> Value:
+        self.expect(StreamStartEvent)
+        event = self.next()
+        if isinstance(event, StreamEndEvent):
+            return None
+        if not isinstance(event, DocumentStartEvent):
+            raise self.fail(event, "expected a YAML document")
+        value = self.node(self.next(), 1)
+        self.expect(DocumentEndEvent)
+        event = self.next()
+        if not isinstance(event, StreamEndEvent):
+            raise self.fail(event, "more than one YAML document in the file",
+                            hint="put each secrets document in its own file")
+        return value
+
+    def expect(self, kind: type[Event]) -> Event:
+        event = self.next()
+        if not isinstance(event, kind):
+            raise self.fail(event, f"unexpected {type(event).__name__}")
+        return event
+
+    def node(self, event: Event, depth: int) -> Value:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.fail(event, f"more than {MAX_NODES} values", hint="split the file")
+        if depth > MAX_DEPTH:
+            raise self.fail(event, f"nested deeper than {MAX_DEPTH} levels")
+        if isinstance(event, AliasEvent):
+            raise self.fail(event, "aliases (*name) are not allowed", hint="write the value out")
+        if getattr(event, "anchor", None) is not None:
+            raise self.fail(event, "anchors (&name) are not allowed", hint="remove the anchor")
+        if isinstance(event, ScalarEvent):
+            return self.scalar(event)
+        if isinstance(event, SequenceStartEvent):
+            return self.sequence(event, depth)
+        if isinstance(event, MappingStartEvent):
+            return self.mapping(event, depth)
+        raise self.fail(event, f"unexpected {type(event).__name__}")
+
+    def check_tag(self, event: Event, allowed: str) -> None:
+        tag = getattr(event, "tag", None)
+        if tag not in (None, "!", allowed):
+            raise self.fail(event, f"the tag {_short(tag)} is not allowed", hint="remove the tag")
+
+    def sequence(self, start: Event, depth: int) -> list[Value]:
+        self.check_tag(start, _SEQ)
+        items: list[Value] = []
+        while not isinstance(event := self.next(), SequenceEndEvent):
+            items.append(self.node(event, depth + 1))
+        return items
+
+    def mapping(self, start: Event, depth: int) -> dict[str, Value]:
+        self.check_tag(start, _MAP)
+        result: dict[str, Value] = {}
+        while not isinstance(event := self.next(), MappingEndEvent):
+            key = self.key(event)
+            if key in result:
+                raise self.fail(event, f"duplicate key {key!r}", hint="each key may appear once")
+            result[key] = self.node(self.next(), depth + 1)
+        return result
+
+    def key(self, event: Event) -> str:
+        if not isinstance(event, ScalarEvent):
+            raise self.fail(event, "mapping keys must be plain strings, not collections")
+        self.nodes += 1
+        if event.anchor is not None:
+            raise self.fail(event, "anchors (&name) are not allowed", hint="remove the anchor")
+        self.check_tag(event, _STR)
+        if event.value == "<<" and event.implicit[0] and event.tag is None:
+            raise self.fail(event, "merge keys (<<) are not allowed", hint="write the keys out")
+        return str(event.value)
+
+    def scalar(self, event: ScalarEvent) -> Value:
+        tag, text = event.tag, event.value
+        if tag is None:
+            return resolve_plain(text) if event.implicit[0] and not event.style else text
+        if tag in ("!", _STR):
+            return text
+        if tag == _BINARY:
+            return self.binary(event)
+        value = resolve_plain(text)
+        wanted = {_INT: int, _FLOAT: float, _BOOL: bool, _NULL: type(None)}.get(tag)
+        if wanted is None:
+            raise self.fail(event, f"the tag {_short(tag)} is not allowed", hint="remove the tag")
+        if wanted is float and type(value) is int:
+            return float(value)
+        if type(value) is not wanted:
+            raise self.fail(event, f"the value is not a valid {_short(tag)}")
+        return value
+
+    def binary(self, event: ScalarEvent) -> bytes:
+        compact = "".join(event.value.split())
+        try:
+            return base64.b64decode(compact, validate=True)
+        except (binascii.Error, ValueError):
+            raise self.fail(event, "invalid base64 in !!binary value") from None
+
+
+def load(data: bytes | str, *, source: str) -> Value:
+    """Parse one YAML document under sealer's rules; errors name `source` and a line."""
+    if len(data) > MAX_BYTES:
+        raise YamlError(f"larger than the {MAX_BYTES // (1024 * 1024)} MiB limit", file=source,
+                        hint="sealer files hold secrets, not bulk data; split the file")
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise YamlError(f"not UTF-8 text (byte {exc.start})", file=source) from None
+    builder = _Builder(data, source)
+    try:
+        return builder.document()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        raise YamlError(f"{line}invalid YAML: {exc.problem or exc.context}", file=source) from None
+    except yaml.YAMLError as exc:
+        raise YamlError(f"invalid YAML: {exc}", file=source) from None
+    except (ValueError, RecursionError) as exc:
+        raise YamlError(f"invalid YAML: {exc}", file=source) from None
+
+
+_Base: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_Base):  # type: ignore[misc]
+    """SafeDumper whose resolver also knows sealer's extra non-string forms, so strings that
+    either sealer or a YAML 1.1 reader would read as something else are always quoted."""
+
+    def represent_str(self, data: str) -> Any:
+        style = "|" if "\n" in data.rstrip("\n") else None
+        return self.represent_scalar(_STR, data, style=style)
+
+
+_Dumper.add_implicit_resolver(_INT, re.compile(r"0o[0-7]+\Z"), list("0"))
+_Dumper.add_implicit_resolver(_FLOAT, _FLOAT_RE, list("-+.0123456789"))
+_Dumper.add_representer(str, _Dumper.represent_str)
+
+_WIDTH = -1 if _Base is not yaml.SafeDumper else 1 << 30
+
+
+def dump(value: Value) -> str:
+    """Deterministic block-style YAML: input key order, no folding, LF, final newline."""
+    text: str = yaml.dump(
+        value, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+        allow_unicode=True, width=_WIDTH, indent=2,
+    )
+    return text
