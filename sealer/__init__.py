@@ -4,7 +4,7 @@ The library is usable without the CLI. Everything below is imported on first use
 `sealer` costs nothing until you call it::
 
     import sealer
-    doc = sealer.unseal_file(Path("app.sealed.yaml"))          # identities discovered as the CLI does
+    doc = sealer.unseal_file(Path("app.sealed.yaml"))  # identities found as the CLI finds them
     sealer.set_value(Path("app.sealed.yaml"), "db.password", "s3cret")
 """
 

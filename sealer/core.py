@@ -49,7 +49,8 @@ class Opened:
         """The whole decrypted tree (a fresh copy each call)."""
         if self._plain is None:
             self._plain = self._decrypt_node(self.document.data, ())
-        return _copy(self._plain)
+        copied: dict[str, Any] = _copy(self._plain)
+        return copied
 
     def value(self, path: Path) -> Any:
         """The decrypted value (or subtree) at `path`; KeyError if there is none."""
@@ -61,7 +62,10 @@ class Opened:
         if isinstance(node, list):
             return [self._decrypt_node(v, (*path, i)) for i, v in enumerate(node)]
         if is_token(node) and not self.document.clear_rule.is_clear(path):
-            return decode_plaintext(*self.keys.decrypt(path, node))
+            try:
+                return decode_plaintext(*self.keys.decrypt(path, node))
+            except IntegrityError:
+                raise tampered(self.document.source) from None
         return node
 
     def sealed_plaintexts(self) -> dict[Path, tuple[str, bytes, str]]:
@@ -70,7 +74,10 @@ class Opened:
         rule = self.document.clear_rule
         for path, token in self.document.tokens():
             if not rule.is_clear(path):
-                type_name, plain = self.keys.decrypt(path, token)
+                try:
+                    type_name, plain = self.keys.decrypt(path, token)
+                except IntegrityError:
+                    raise tampered(self.document.source) from None
                 out[path] = (type_name, plain, token)
         return out
 
@@ -86,8 +93,18 @@ def _copy(node: Any) -> Any:
 def open_document(document: SealedDocument, identities: Sequence[Identity]) -> Opened:
     """Unwrap the data key with one of `identities` and verify the MAC (FORMAT.md §6)."""
     keys, identity = _unwrap(document, identities)
-    keys.verify_mac(document.authenticated_tree(), document.mac)
+    try:
+        keys.verify_mac(document.authenticated_tree(), document.mac)
+    except IntegrityError:
+        raise tampered(document.source) from None
     return Opened(document, keys, identity)
+
+
+def tampered(source: str) -> IntegrityError:
+    """The one message for every authentication failure: it does not say which check failed."""
+    return IntegrityError("authentication failed: the file is corrupt or was modified without "
+                          "its key", file=source,
+                          hint="restore it from git (`git checkout -- FILE`) or ask its owner")
 
 
 def _unwrap(document: SealedDocument, identities: Sequence[Identity]) -> tuple[Keys, Identity]:
@@ -108,11 +125,9 @@ def _try_unwrap(wrapped: WrappedKey, identity: Identity, source: str) -> bytes |
     except agefile.AgeError as exc:
         if exc.kind == "no match":
             return None
-        raise IntegrityError("authentication failed", file=source,
-                             hint="the file is corrupt or was tampered with; restore it from git"
-                             ) from None
+        raise tampered(source) from None
     if len(data_key) != DATA_KEY_BYTES:
-        raise IntegrityError("authentication failed", file=source)
+        raise tampered(source)
     return data_key
 
 

@@ -117,7 +117,9 @@ def edit_file(path: Path, identities: Identities = None, *, run: RunEditor | Non
               seam: Seam | None = None) -> Written | None:
     """Edit a sealed file (or create it when `recipients` are given); None if nothing changed."""
     run = run or run_editor(editor_command())
-    opened = open_document(read_sealed(path), resolve_identities(identities)) if path.exists() else None
+    opened = None
+    if path.exists():
+        opened = open_document(read_sealed(path), resolve_identities(identities))
     if opened is None and not recipients:
         raise UsageError("no such file", file=str(path),
                          hint="to create it, pass the readers' keys: -r age1… or -R FILE")

@@ -143,7 +143,8 @@ class Keys:
         return type_name, plain
 
     def mac(self, document: Any) -> bytes:
-        return hmac.new(self._mac_key, b"sealer mac v1\x00" + canonical(document), "sha256").digest()
+        message = b"sealer mac v1\x00" + canonical(document)
+        return hmac.new(self._mac_key, message, "sha256").digest()
 
     def verify_mac(self, document: Any, tag: bytes) -> None:
         if not hmac.compare_digest(self.mac(document), tag):

@@ -175,7 +175,7 @@ def _acquire(fd: int, path: Path, timeout: float) -> None:
 
 
 def _private_base() -> str | None:
-    shm = Path("/dev/shm")
+    shm = Path("/dev/shm")  # noqa: S108 - a private 0700 mkdtemp() directory is made inside
     if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
         return str(shm)
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 from .errors import UsageError
@@ -123,7 +124,7 @@ def set_value(tree: dict[str, Any], path: Path, value: Any) -> None:
     if not path:
         raise UsageError("an empty key path cannot be set")
     node: Any = tree
-    for part, following in zip(path, path[1:], strict=False):
+    for part, following in pairwise(path):
         node = _descend(node, part, following)
     _assign(node, path[-1], value)
 

@@ -104,7 +104,8 @@ class _Builder:
         self.nodes = 0
 
     def fail(self, event: Event | None, problem: str, hint: str | None = None) -> YamlError:
-        where = f"line {event.start_mark.line + 1}: " if event is not None else ""
+        mark = getattr(event, "start_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
         return YamlError(where + problem, file=self.source, hint=hint)
 
     def next(self) -> Event:

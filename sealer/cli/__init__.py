@@ -48,7 +48,10 @@ def _click_errors() -> tuple[type[Exception], type[Exception]]:
         from typer._click.exceptions import UsageError
         from typer.exceptions import Abort
     except ImportError:  # pragma: no cover - older typer
-        from click.exceptions import Abort, UsageError  # type: ignore[no-redef]
+        from importlib import import_module
+
+        click = import_module("click.exceptions")
+        return click.UsageError, click.Abort
     return UsageError, Abort
 
 
@@ -85,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except BrokenPipeError:
         code = 1
         _silence_stdout()
-    except Exception as exc:  # noqa: BLE001 - the last line of defence
+    except Exception as exc:
         code = _internal(exc)
     sys.exit(code)
 
