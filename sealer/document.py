@@ -12,7 +12,7 @@ from typing import Any
 
 from . import yamlio
 from .envelope import FORMAT_VERSION, is_token, strict_b64decode
-from .errors import FormatError, SealerError
+from .errors import FormatError, SealerError, YamlError
 from .paths import Path, format_path, get, leaves, parse_path
 
 __all__ = [
@@ -154,9 +154,13 @@ def read_sealed(path: FsPath) -> SealedDocument:
 
 
 def parse_sealed(text: bytes | str, *, source: str) -> SealedDocument:
-    tree = yamlio.load(text, source=source)
+    try:
+        tree = yamlio.load(text, source=source)
+    except YamlError as exc:
+        raise _bad(source, exc.message, hint="restore the file from git; if a merge left "
+                                             "conflict markers, redo the merge") from None
     if not looks_sealed(tree):
-        raise FormatError("not a sealed file (no sealer header)", file=source,
+        raise SealerError("not a sealed file (no sealer header)", file=source,
                           hint="seal it first with `sealer seal`")
     return _from_tree(tree, source)
 

@@ -53,11 +53,19 @@ def editor_command(env: dict[str, str] | None = None) -> list[str]:
     return ["vi"]
 
 
+# Variables that hold private keys themselves (not paths): the editor has no use for them.
+_KEY_VARIABLES = ("SEALER_IDENTITY", "SOPS_AGE_KEY")
+
+
+def _editor_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in _KEY_VARIABLES}
+
+
 def run_editor(command: Sequence[str]) -> RunEditor:
     def run(file: Path) -> None:
         with _ignoring_terminal_signals():
             try:
-                status = subprocess.call([*command, str(file)])
+                status = subprocess.call([*command, str(file)], env=_editor_environment())
             except OSError as exc:
                 raise UsageError(f"cannot run the editor {command[0]!r}: {exc.strerror}",
                                  hint="set $EDITOR (or $SEALER_EDITOR) to your editor") from None
@@ -90,13 +98,22 @@ def _edit_loop(file: Path, text: str, run: RunEditor, source: str
     while True:
         _write_private(file, text)
         run(file)
-        edited = file.read_text(encoding="utf-8")
-        if edited == text:
+        edited = _read_back(file)
+        if edited == text.encode("utf-8"):
             return None
         try:
-            return parse_plaintext(edited.encode("utf-8"), source=source)
-        except SealerError as exc:
-            text = _ERROR.format(message=exc.message) + _strip_error(edited)
+            return parse_plaintext(edited, source=source)
+        except SealerError as exc:  # invalid YAML or not UTF-8: show it and edit again
+            shown = edited.decode("utf-8", errors="replace")
+            text = _ERROR.format(message=exc.message) + _strip_error(shown)
+
+
+def _read_back(file: Path) -> bytes:
+    try:
+        return file.read_bytes()
+    except OSError as exc:  # the editor deleted or replaced it with something unreadable
+        raise SealerError(f"cannot read the edited copy: {exc.strerror or exc}; "
+                          "nothing was changed") from None
 
 
 def _write_private(file: Path, text: str) -> None:
@@ -126,8 +143,12 @@ def edit_file(path: Path, identities: Identities = None, *, run: RunEditor | Non
     plain = opened.plaintext() if opened else {}
     metadata = opened.document.metadata if opened else {}
     with private_tempdir() as tmp:
-        result = _edit_loop(tmp / (path.name.removesuffix(".yaml") + ".plain.yaml"),
-                            _render(path.name, plain, metadata), run, str(path))
+        try:
+            result = _edit_loop(tmp / (path.name.removesuffix(".yaml") + ".plain.yaml"),
+                                _render(path.name, plain, metadata), run, str(path))
+        except SealerError as exc:
+            exc.file = exc.file or str(path)
+            raise
     if result is None:
         return None
     data, new_metadata = result

@@ -83,7 +83,7 @@ def parse_plaintext(text: bytes, *, source: str) -> tuple[dict[str, Any], dict[s
     if tree is None:
         tree = {}
     if not isinstance(tree, dict):
-        raise UsageError("the top level must be a mapping of keys to values", file=source)
+        raise SealerError("the top level must be a mapping of keys to values", file=source)
     metadata = tree.pop(METADATA_KEY, None)
     if metadata is not None and not isinstance(metadata, dict):
         raise UsageError(f"the `{METADATA_KEY}:` block must be a mapping of metadata",

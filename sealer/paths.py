@@ -46,6 +46,8 @@ def _component(text: str, pos: int, *, first: bool, expect_key: bool) -> tuple[i
             raise _bad(text, "a key is missing after '.'")
         return m.end(), int(m.group(1))
     if not expect_key:
+        if text[pos] == "[":
+            raise _bad(text, f"invalid list index at position {pos + 1}; use [0], [1], …")
         raise _bad(text, f"unexpected {text[pos]!r} at position {pos + 1}")
     if text.startswith('"', pos):
         return _quoted(text, pos)

@@ -15,7 +15,9 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
@@ -26,7 +28,8 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 
 
 def require_tool(name: str) -> str:
-    """Path of an external tool; skip locally when missing, but fail in CI where .ci/run installs it."""
+    """Path of an external tool; skipped locally when missing, a failure in CI (.ci/run
+    installs it)."""
     path = shutil.which(name)
     if path is None:
         if IN_CI:

@@ -178,7 +178,8 @@ def test_mutation_is_rejected(name: str) -> None:
 
 
 def test_swap_rejection_is_an_integrity_failure() -> None:
-    with pytest.raises(IntegrityError, match=r"^t: authentication failed: the file is corrupt or was modified without its key$"):
+    message = r"^t: authentication failed: the file is corrupt or was modified without its key$"
+    with pytest.raises(IntegrityError, match=message):
         doc = parse_sealed(mutated(MUTATIONS["two values swapped"]), source="t")
         open_document(doc, [ALICE])
 

@@ -13,7 +13,7 @@ from sealer import yamlio
 from sealer.core import open_document, seal
 from sealer.document import parse_sealed
 from sealer.envelope import FixedSeam, canonical
-from sealer.errors import FormatError, IntegrityError, NoIdentityError, SealerError, YamlError
+from sealer.errors import FormatError, IntegrityError, NoIdentityError, SealerError
 from sealer.keys import parse_identities, parse_recipient
 
 VECTORS = Path(__file__).parent / "vectors"
@@ -22,7 +22,6 @@ NAMES = sorted(p.name for p in VECTORS.iterdir()
 OUTCOMES: dict[type[SealerError], str] = {
     IntegrityError: "integrity failure",
     FormatError: "format failure",
-    YamlError: "yaml failure",
     NoIdentityError: "no identity",
 }
 

@@ -42,17 +42,17 @@ def _lower(message: str) -> str:
     return message[:1].lower() + message[1:]
 
 
-def _click_errors() -> tuple[type[Exception], type[Exception]]:
+def _click_errors() -> tuple[type[Exception], type[Exception], type[Exception]]:
     """Typer 0.29 vendors click as typer._click; older releases use click itself."""
     try:
-        from typer._click.exceptions import UsageError
+        from typer._click.exceptions import NoArgsIsHelpError, UsageError
         from typer.exceptions import Abort
     except ImportError:  # pragma: no cover - older typer
         from importlib import import_module
 
         click = import_module("click.exceptions")
-        return click.UsageError, click.Abort
-    return UsageError, Abort
+        return click.UsageError, click.NoArgsIsHelpError, click.Abort
+    return UsageError, NoArgsIsHelpError, Abort
 
 
 def _run(argv: Sequence[str] | None) -> int:
@@ -60,17 +60,23 @@ def _run(argv: Sequence[str] | None) -> int:
 
     from .app import app
 
-    usage_error, abort = _click_errors()
+    usage_error, no_args, abort = _click_errors()
     command = get_command(app)
     try:
         result = command.main(args=argv, prog_name="sealer", standalone_mode=False)
+    except no_args as exc:  # the message is the help text, which rich has already printed
+        if message := exc.format_message().strip():  # type: ignore[attr-defined]
+            sys.stderr.write(message + "\n")
+        return EXIT_USAGE
     except usage_error as exc:
         _say("error", _lower(exc.format_message()))  # type: ignore[attr-defined]
         ctx = exc.ctx  # type: ignore[attr-defined]
         _say("hint", f"see `{ctx.command_path if ctx else 'sealer'} --help`")
         return EXIT_USAGE
-    except abort:
-        return EXIT_INTERRUPTED
+    except abort:  # click's form of Ctrl-C (and of EOF at a prompt)
+        raise KeyboardInterrupt from None
+    if result == EXIT_INTERRUPTED:  # typer 0.29 turns KeyboardInterrupt into a silent Exit(130)
+        raise KeyboardInterrupt
     return result if isinstance(result, int) else 0
 
 

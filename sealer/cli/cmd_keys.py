@@ -101,9 +101,11 @@ def recipients_remove(
     recipients_file: RecipientsFileOption = None,
     identity: IdentityOption = None,
 ) -> None:
-    """Revoke keys: a new data key is generated and every value re-encrypted, so the removed
-    key cannot open the new version. (It can still open old versions in git history: rotate
-    the secrets it could read.)"""
+    """Revoke keys: a new data key is generated and every value re-encrypted.
+
+    The removed key cannot open the new version. (It can still open old versions in git
+    history: rotate the secrets it could read.)
+    """
     from ..files import recipients_remove as remove
 
     wanted, ids = _wanted(recipient, recipients_file), identities(identity)

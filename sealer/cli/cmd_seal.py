@@ -92,6 +92,18 @@ def _read(source: Path) -> bytes:
     return read_bytes(source, limit=MAX_BYTES)
 
 
+def _is_sealed(path: Path) -> bool:
+    """Whether `path` holds a sealed file (which plaintext must never replace)."""
+    from ..document import looks_sealed
+    from ..errors import SealerError
+    from ..yamlio import load
+
+    try:
+        return looks_sealed(load(_read(path), source=str(path)))
+    except SealerError:
+        return False
+
+
 @app.command(epilog="""Examples:
 
   sealer unseal app.sealed.yaml
@@ -117,12 +129,13 @@ def unseal(
     check_format(fmt, ("yaml", "json"))
     if output is not None and len(files) > 1:
         raise UsageError("-o/--output needs exactly one file")
+    if output is not None and output.exists() and (output.samefile(files[0])
+                                                   or _is_sealed(output)):
+        raise UsageError("refusing to overwrite a sealed file with plaintext",
+                         file=str(output), hint="choose another -o path")
     ids = identities(identity)
     texts = [dump(unseal_file(f, ids, with_metadata=metadata), fmt) for f in files]
     if output is not None:
-        if output.exists() and output.samefile(files[0]):
-            raise UsageError("refusing to overwrite the sealed file with plaintext",
-                             file=str(output), hint="choose another -o path")
         atomic_write(output, texts[0].encode("utf-8"), mode=0o600)
         note(f"{files[0]} -> {output} (plaintext, mode 0600)")
         return

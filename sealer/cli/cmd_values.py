@@ -101,10 +101,15 @@ def set_(
     """
     from ..files import create_with_value, set_value
 
-    check_format(type_, VALUE_TYPES)
+    check_format(type_, VALUE_TYPES, what="type")
     parsed = _convert(_value_bytes(value, from_file, key), type_, key)
     wanted = recipients(recipient, recipients_file)
-    if wanted and not file.exists():
+    if wanted and file.exists():
+        from ..errors import UsageError
+
+        raise UsageError("-r/-R only apply when set creates a new file", file=str(file),
+                         hint=f"to give more keys access use `sealer recipients add {file}`")
+    if wanted:
         written = create_with_value(file, key, parsed, wanted)
     else:
         written = set_value(file, key, parsed, identities(identity))
@@ -125,9 +130,14 @@ def _value_bytes(value: str | None, from_file: Path | None, key: str) -> bytes:
     if sys.stdin.isatty():
         import getpass
 
-        return getpass.getpass(f"Value for {key}: ").encode("utf-8")
-    data = sys.stdin.buffer.read()
-    return data[:-2] if data.endswith(b"\r\n") else data.removesuffix(b"\n")
+        data = getpass.getpass(f"Value for {key}: ").encode("utf-8")
+    else:
+        data = sys.stdin.buffer.read()
+        data = data[:-2] if data.endswith(b"\r\n") else data.removesuffix(b"\n")
+    if not data:
+        raise UsageError(f"the value for {key} is empty; nothing was changed",
+                         hint="to store an empty string on purpose, pass '' as the value")
+    return data
 
 
 def _convert(raw: bytes, type_: str, key: str) -> Any:

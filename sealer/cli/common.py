@@ -93,8 +93,8 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def check_format(fmt: str, allowed: tuple[str, ...]) -> None:
+def check_format(fmt: str, allowed: tuple[str, ...], *, what: str = "format") -> None:
     if fmt not in allowed:
         from ..errors import UsageError
 
-        raise UsageError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(allowed)}")
+        raise UsageError(f"unknown {what} {fmt!r}", hint=f"use one of: {', '.join(allowed)}")

@@ -2,7 +2,7 @@
 
 Each vector is a header of `key: value` lines, an empty line, then a sealed file:
 
-    expect     success | integrity failure | format failure | yaml failure | no identity
+    expect     success | integrity failure | format failure | no identity
     identity   an AGE-SECRET-KEY-1… to open it with (may repeat)
     plaintext  hex SHA-256 of the canonical encoding (FORMAT.md §6) of the decrypted document
     source     for goldens: the plaintext input (a file beside the vector)
@@ -140,9 +140,9 @@ def negatives(base: str) -> None:
         derive(base, name, expect, comment, change)
     write("no_identity", header("no identity", "sealed for keys A and B only",
                                 identity=KEY_C) + base)
-    replace_text(base, "duplicate_key", "yaml failure", "a key appears twice",
+    replace_text(base, "duplicate_key", "format failure", "a key appears twice",
                  "  format: 1\n", "  format: 1\n  format: 1\n")
-    replace_text(base, "alias", "yaml failure", "anchors and aliases are refused",
+    replace_text(base, "alias", "format failure", "anchors and aliases are refused",
                  "data:\n", "data: &d\n")
     write("truncated", header("format failure", "cut in the middle of a wrapped key")
           + base[: base.index("-----END")])
