@@ -14,7 +14,7 @@ import binascii
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pyrage
 
@@ -76,8 +76,7 @@ class AgeError(SealerError):
         self.exit_code = EXIT_NO_IDENTITY if kind == "no match" else EXIT_INTEGRITY
 
 
-@dataclass
-class Stanza:
+class Stanza(NamedTuple):
     """One recipient stanza: `-> type args…` and its decoded body."""
 
     type: str
@@ -85,8 +84,7 @@ class Stanza:
     body: bytes
 
 
-@dataclass
-class Header:
+class Header(NamedTuple):
     """A parsed v1 header. `payload_offset` is where the payload (its nonce first) starts."""
 
     stanzas: list[Stanza]

@@ -6,8 +6,7 @@ No file I/O here (see `sealer.files`); everything takes and returns `SealedDocum
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import agefile
 from .document import ClearRule, Header, SealedDocument, WrappedKey, check_metadata
@@ -36,14 +35,14 @@ def wrap_key(data_key: bytes, recipient: Recipient) -> str:
     return agefile.encrypt(data_key, [recipient.native], armored=True).decode("ascii")
 
 
-@dataclass
 class Opened:
     """A sealed document whose data key is known and whose MAC has been verified."""
 
-    document: SealedDocument
-    keys: Keys
-    identity: Identity | None
-    _plain: dict[str, Any] | None = field(default=None, repr=False)
+    def __init__(self, document: SealedDocument, keys: Keys, identity: Identity | None) -> None:
+        self.document = document
+        self.keys = keys
+        self.identity = identity
+        self._plain: dict[str, Any] | None = None
 
     def plaintext(self) -> dict[str, Any]:
         """The whole decrypted tree (a fresh copy each call)."""
@@ -137,7 +136,7 @@ def _no_identity(document: SealedDocument, identities: Sequence[Identity]) -> No
     if more > 0:
         sealed_for += f" and {more} more"
     if not identities:
-        from .keys import identity_search_hint
+        from .discovery import identity_search_hint
 
         return NoIdentityError("no identity found to decrypt with", file=document.source,
                                hint=f"it is sealed for {sealed_for}; {identity_search_hint()}")
@@ -156,8 +155,7 @@ def _short(recipient: str) -> str:
     return prefix + (text[:16] + "…" if len(text) > 20 else text)
 
 
-@dataclass(frozen=True)
-class _Plan:
+class _Plan(NamedTuple):
     keys: Keys
     header: Header
     wrapped: list[WrappedKey]

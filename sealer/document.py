@@ -6,9 +6,8 @@ Nothing here needs a key: this is what `show`, `check` and the pre-commit hooks 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path as FsPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import yamlio
 from .envelope import FORMAT_VERSION, is_token, strict_b64decode
@@ -32,8 +31,7 @@ _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\Z")
 _MAX_REGEX = 500
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
     format: int
     id: str
     serial: int
@@ -48,14 +46,12 @@ class Header:
         return {name: getattr(self, name) for name in HEADER_FIELDS}
 
 
-@dataclass(frozen=True)
-class WrappedKey:
+class WrappedKey(NamedTuple):
     recipient: str
     key: str  # an armored age file holding the data key
 
 
-@dataclass(frozen=True)
-class ClearRule:
+class ClearRule(NamedTuple):
     """Which values stay in clear (FORMAT.md §5): any key on the path matches."""
 
     suffix: str | None = None
@@ -77,14 +73,15 @@ class ClearRule:
             _check_regex(regex, source)
         return cls(suffix, regex)
 
-    def __bool__(self) -> bool:
+    @property
+    def active(self) -> bool:
         return self.suffix is not None or self.regex is not None
 
     def as_tree(self) -> dict[str, str]:
         return {k: v for k, v in (("suffix", self.suffix), ("regex", self.regex)) if v is not None}
 
     def is_clear(self, path: Path) -> bool:
-        if not self:
+        if not self.active:
             return False
         compiled = re.compile(self.regex) if self.regex is not None else None
         for part in path:
@@ -108,18 +105,25 @@ def _check_regex(regex: str, source: str) -> None:
                           file=source) from None
 
 
-@dataclass
 class SealedDocument:
-    header: Header
-    data: dict[str, Any]
-    metadata: dict[str, Any]
-    recipients: list[WrappedKey]
-    mac: bytes
-    source: str
+    """A parsed sealed file: header, data (tokens and clear values), metadata, recipients, MAC."""
+
+    def __init__(self, header: Header, data: dict[str, Any], metadata: dict[str, Any],
+                 recipients: list[WrappedKey], mac: bytes, source: str) -> None:
+        self.header = header
+        self.data = data
+        self.metadata = metadata
+        self.recipients = recipients
+        self.mac = mac
+        self.source = source
+        self._rule: ClearRule | None = None
 
     @property
     def clear_rule(self) -> ClearRule:
-        return ClearRule.from_metadata(self.metadata, self.source)
+        """The rule in `metadata.clear` (metadata is not changed after parsing or sealing)."""
+        if self._rule is None:
+            self._rule = ClearRule.from_metadata(self.metadata, self.source)
+        return self._rule
 
     def authenticated_tree(self) -> dict[str, Any]:
         """Everything the MAC covers: the document without its `mac` entry."""

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import math
 import os
 import re
 import struct
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from hashlib import sha256
 from typing import Any, Protocol
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hmac import HMAC
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import IntegrityError
@@ -63,18 +61,20 @@ class SystemSeam:
         return datetime.now(UTC).replace(microsecond=0)
 
 
-@dataclass
 class FixedSeam:
     """Deterministic randomness (SHA-256 in counter mode over `seed`) and a fixed clock.
 
     For tests and golden vectors only: never seal real secrets with it.
     """
 
-    seed: bytes
-    clock: datetime
-    counter: int = field(default=0)
+    def __init__(self, seed: bytes, clock: datetime) -> None:
+        self.seed = seed
+        self.clock = clock
+        self.counter = 0
 
     def random(self, n: int) -> bytes:
+        from hashlib import sha256
+
         out = b""
         while len(out) < n:
             out += sha256(self.seed + self.counter.to_bytes(8, "big")).digest()
@@ -142,13 +142,21 @@ class Keys:
             raise IntegrityError("authentication failed") from None
         return type_name, plain
 
+    def _hmac(self, document: Any) -> HMAC:
+        mac = HMAC(self._mac_key, hashes.SHA256())
+        mac.update(b"sealer mac v1\x00")
+        mac.update(canonical(document))
+        return mac
+
     def mac(self, document: Any) -> bytes:
-        message = b"sealer mac v1\x00" + canonical(document)
-        return hmac.new(self._mac_key, message, "sha256").digest()
+        return self._hmac(document).finalize()
 
     def verify_mac(self, document: Any, tag: bytes) -> None:
-        if not hmac.compare_digest(self.mac(document), tag):
-            raise IntegrityError("authentication failed")
+        """Constant-time check (cryptography's HMAC.verify)."""
+        try:
+            self._hmac(document).verify(tag)
+        except InvalidSignature:
+            raise IntegrityError("authentication failed") from None
 
 
 def is_token(value: Any) -> bool:

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import paths, yamlio
 from .core import Opened, open_document, seal
+from .discovery import discover_identities
 from .document import SealedDocument, looks_sealed, parse_sealed, read_sealed
 from .envelope import Seam, token_type
 from .errors import NoIdentityError, SealerError, UsageError
 from .fsio import atomic_write, locked, read_bytes
-from .keys import Identity, Recipient, discover_identities, parse_recipient
+from .keys import Identity, Recipient, parse_recipient
 
 __all__ = [
     "Written",
@@ -39,8 +39,7 @@ Identities = Sequence[Identity] | None
 METADATA_KEY = "sealer"
 
 
-@dataclass(frozen=True)
-class Written:
+class Written(NamedTuple):
     """The outcome of a write: the file, its document, and whether anything changed."""
 
     path: Path

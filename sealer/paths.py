@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from itertools import pairwise
@@ -60,9 +59,11 @@ def _component(text: str, pos: int, *, first: bool, expect_key: bool) -> tuple[i
 
 
 def _quoted(text: str, pos: int) -> tuple[int, str]:
+    import json
+
     try:
         key, end = json.JSONDecoder().raw_decode(text, pos)
-    except json.JSONDecodeError:
+    except ValueError:  # json.JSONDecodeError
         raise _bad(text, "unterminated or invalid quoted key") from None
     if not isinstance(key, str):
         raise _bad(text, "invalid quoted key")
@@ -79,6 +80,8 @@ def _bad(text: str, why: str) -> UsageError:
 def _format_key(key: str) -> str:
     if key and _BARE.fullmatch(key) and key == key.strip():
         return key
+    import json
+
     return json.dumps(key, ensure_ascii=False)
 
 

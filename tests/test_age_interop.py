@@ -13,11 +13,11 @@ import pytest
 from conftest import require_tool
 
 from sealer.agefile import decrypt, encrypt
+from sealer.discovery import keygen
 from sealer.errors import IdentityError, SealerError
 from sealer.keys import (
     Identity,
     PassphraseUnavailable,
-    keygen,
     parse_identities,
     parse_recipient,
 )

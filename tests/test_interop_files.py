@@ -10,10 +10,11 @@ from pathlib import Path
 from conftest import require_tool
 
 from sealer import yamlio
+from sealer.discovery import discover_identities
 from sealer.document import read_sealed
 from sealer.envelope import Keys
 from sealer.files import get_value, seal_file
-from sealer.keys import discover_identities, parse_recipient, read_recipients_file
+from sealer.keys import parse_recipient, read_recipients_file
 
 
 def age_keygen(path: Path) -> str:

@@ -20,15 +20,17 @@ from sealer.agefile import (
     encrypt,
     max_scrypt_work_factor,
 )
-from sealer.errors import ConfigError, IdentityError
-from sealer.keys import (
-    Identity,
-    PassphraseUnavailable,
+from sealer.discovery import (
     default_identity_path,
     discover_identities,
     identity_search_hint,
     keygen,
     loose_permissions,
+)
+from sealer.errors import ConfigError, IdentityError
+from sealer.keys import (
+    Identity,
+    PassphraseUnavailable,
     parse_identities,
     parse_recipient,
     read_recipients_file,
@@ -341,7 +343,7 @@ def test_scrypt_cap_must_be_sane(value: str, monkeypatch: pytest.MonkeyPatch) ->
 
 # --- the terminal prompt ------------------------------------------------------------------------
 
-PROMPT_SCRIPT = "from sealer.keys import tty_prompt; print(len(tty_prompt('Passphrase: ')))"
+PROMPT_SCRIPT = "from sealer.discovery import tty_prompt; print(len(tty_prompt('Passphrase: ')))"
 
 
 def test_tty_prompt_without_a_terminal() -> None:

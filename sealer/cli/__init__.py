@@ -56,12 +56,11 @@ def _click_errors() -> tuple[type[Exception], type[Exception], type[Exception]]:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    from typer.main import get_command
-
-    from .app import app
+    from .app import command_for
 
     usage_error, no_args, abort = _click_errors()
-    command = get_command(app)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = command_for(argv)
     try:
         result = command.main(args=argv, prog_name="sealer", standalone_mode=False)
     except no_args as exc:  # the message is the help text, which rich has already printed

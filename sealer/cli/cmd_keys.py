@@ -37,7 +37,7 @@ def keygen(
     """
     from datetime import UTC, datetime
 
-    from ..keys import keygen as make_key
+    from ..discovery import keygen as make_key
 
     path, public = make_key(output, now=datetime.now(UTC))
     note(f"wrote a new identity to {path}; keep it secret and back it up")

@@ -39,7 +39,7 @@ def identities(explicit: list[str] | None) -> list[Identity] | None:
     """Identities named with -i (read now, so mistakes surface early); None = discover lazily."""
     if not explicit:
         return None
-    from ..keys import discover_identities, tty_prompt
+    from ..discovery import discover_identities, tty_prompt
 
     return discover_identities(explicit, prompt=tty_prompt)
 

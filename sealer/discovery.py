@@ -1,0 +1,168 @@
+"""Where identities come from (flags, environment, default files), generating new ones, and
+asking for passphrases."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyrage
+
+from .fsio import create_private_file
+from .keys import (
+    Identity,
+    PassphraseUnavailable,
+    Prompt,
+    file_identities,
+    parse_identities,
+)
+
+__all__ = [
+    "default_identity_path",
+    "discover_identities",
+    "identity_search_hint",
+    "keygen",
+    "loose_permissions",
+    "tty_prompt",
+]
+
+_ENV_SOURCES = (  # (variable, holds a path), in discovery order
+    ("SEALER_IDENTITY", False),
+    ("SEALER_IDENTITY_FILE", True),
+    ("SOPS_AGE_KEY", False),
+    ("SOPS_AGE_KEY_FILE", True),
+)
+_SSH_DEFAULTS = ("id_ed25519", "id_rsa")
+
+
+def _home(env: Mapping[str, str]) -> Path:
+    home = env.get("HOME", "")
+    return Path(home) if home else Path.home()
+
+
+def default_identity_path(env: Mapping[str, str] = os.environ) -> Path:
+    """$XDG_CONFIG_HOME/sealer/keys.txt, or ~/.config/sealer/keys.txt."""
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else _home(env) / ".config"
+    return base / "sealer" / "keys.txt"
+
+
+def _ssh_default_paths(env: Mapping[str, str]) -> list[Path]:
+    return [_home(env) / ".ssh" / name for name in _SSH_DEFAULTS]
+
+
+def identity_search_hint(env: Mapping[str, str] = os.environ) -> str:
+    """Where discovery looked, for the hint under "no identity"."""
+    places = [f"${name}" for name, _ in _ENV_SOURCES]
+    places += [str(default_identity_path(env))] + [str(p) for p in _ssh_default_paths(env)]
+    return (f"sealer looked in {', '.join(places)}; pass -i FILE, or create a key with "
+            "`sealer keygen`")
+
+
+def discover_identities(
+    explicit: Sequence[str],
+    *,
+    env: Mapping[str, str] = os.environ,
+    prompt: Prompt | None = None,
+) -> list[Identity]:
+    """The identities to try: those named explicitly (paths, "-" = stdin), else every default.
+
+    Defaults, in order: $SEALER_IDENTITY (key text), $SEALER_IDENTITY_FILE, $SOPS_AGE_KEY,
+    $SOPS_AGE_KEY_FILE, default_identity_path(); only when none of those exists,
+    ~/.ssh/id_ed25519 and ~/.ssh/id_rsa (so a passphrase-protected SSH key is not unlocked
+    for nothing). Returns [] when none exist; callers raise NoIdentityError with
+    identity_search_hint().
+    """
+    found = _from_explicit(explicit, prompt) if explicit else _from_defaults(env, prompt)
+    unique: dict[str, Identity] = {}
+    for identity in found:
+        unique.setdefault(identity.recipient, identity)
+    return list(unique.values())
+
+
+def _from_explicit(explicit: Sequence[str], prompt: Prompt | None) -> list[Identity]:
+    out: list[Identity] = []
+    for name in explicit:
+        if name == "-":
+            out += parse_identities(sys.stdin.buffer.read(), source="stdin", prompt=prompt)
+        else:
+            out += file_identities(Path(name), prompt)
+    return out
+
+
+def _from_defaults(env: Mapping[str, str], prompt: Prompt | None) -> list[Identity]:
+    out: list[Identity] = []
+    for variable, is_path in _ENV_SOURCES:
+        value = env.get(variable, "")
+        if value and is_path:
+            out += file_identities(Path(value), prompt, origin=variable)
+        elif value:
+            out += parse_identities(value.encode("utf-8"), source=variable, prompt=prompt)
+    default = default_identity_path(env)
+    if default.exists():
+        out += file_identities(default, prompt)
+    return out or _from_ssh_defaults(env, prompt)
+
+
+def _from_ssh_defaults(env: Mapping[str, str], prompt: Prompt | None) -> list[Identity]:
+    """~/.ssh keys that exist; protected ones are skipped when nobody can type the passphrase."""
+    out: list[Identity] = []
+    for path in _ssh_default_paths(env):
+        if not path.exists():
+            continue
+        try:
+            out += file_identities(path, prompt)
+        except PassphraseUnavailable:
+            continue
+    return out
+
+
+def loose_permissions(path: Path | str) -> bool:
+    """Whether group or others have any access to a key file (OpenSSH's rule)."""
+    try:
+        return bool(os.stat(path).st_mode & 0o077)
+    except OSError:
+        return False
+
+
+# --- generation and prompting -------------------------------------------------------------------
+
+
+def keygen(path: Path | None, *, now: datetime) -> tuple[str, str]:
+    """Create a new X25519 identity file exactly as `age-keygen` writes it (mode 0600).
+
+    Refuses to overwrite. `path` None means default_identity_path(). Returns (path, recipient).
+    """
+    if now.tzinfo is None:
+        raise ValueError("keygen needs a timezone-aware `now`")
+    target = path if path is not None else default_identity_path()
+    native = pyrage.x25519.Identity.generate()
+    recipient = str(native.to_public())
+    created = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = f"# created: {created}\n# public key: {recipient}\n{native}\n"
+    create_private_file(target, text.encode("ascii"))
+    return str(target), recipient
+
+
+def tty_prompt(message: str) -> str:
+    """Read a passphrase from the terminal without echo; PassphraseUnavailable if there is none."""
+    import getpass
+    import warnings
+
+    unavailable = PassphraseUnavailable(
+        "a passphrase is needed but there is no terminal to ask for it",
+        hint="run sealer in a terminal, or use an unprotected identity (SEALER_IDENTITY or -i)")
+    try:
+        with open("/dev/tty", "rb"):
+            pass
+    except OSError:
+        raise unavailable from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", getpass.GetPassWarning)
+        try:
+            return getpass.getpass(message)
+        except (getpass.GetPassWarning, EOFError):
+            raise unavailable from None
