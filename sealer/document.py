@@ -19,6 +19,8 @@ __all__ = [
     "Header",
     "SealedDocument",
     "WrappedKey",
+    "check_metadata",
+    "from_tree",
     "looks_sealed",
     "parse_sealed",
     "read_sealed",
@@ -166,14 +168,15 @@ def parse_sealed(text: bytes | str, *, source: str) -> SealedDocument:
     if not looks_sealed(tree):
         raise SealerError("not a sealed file (no sealer header)", file=source,
                           hint="seal it first with `sealer seal`")
-    return _from_tree(tree, source)
+    return from_tree(tree, source)
 
 
 def _bad(source: str, problem: str, hint: str | None = None) -> FormatError:
     return FormatError(f"malformed sealed file: {problem}", file=source, hint=hint)
 
 
-def _from_tree(tree: dict[str, Any], source: str) -> SealedDocument:
+def from_tree(tree: dict[str, Any], source: str) -> SealedDocument:
+    """A sealed document from its parsed YAML, with every structural check (FORMAT.md §1)."""
     if tuple(tree) != TOP_LEVEL:
         raise _bad(source, f"top-level keys must be {', '.join(TOP_LEVEL)} in this order")
     header = _header(tree["sealer"], source)

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from . import paths, yamlio
 from .core import Opened, open_document, seal
 from .discovery import discover_identities
-from .document import SealedDocument, looks_sealed, parse_sealed, read_sealed
+from .document import SealedDocument, from_tree, looks_sealed, read_sealed
 from .envelope import Seam, token_type
 from .errors import NoIdentityError, SealerError, UsageError
 from .fsio import atomic_write, locked, read_bytes
@@ -129,12 +129,11 @@ def _previous(output: Path, identities: Identities, replace: bool,
               overwrite_plaintext: bool) -> Opened | None:
     if not output.exists():
         return None
-    raw = read_bytes(output, limit=yamlio.MAX_BYTES)
     try:
-        is_sealed = looks_sealed(yamlio.load(raw, source=str(output)))
+        tree = yamlio.load(read_bytes(output, limit=yamlio.MAX_BYTES), source=str(output))
     except SealerError:
-        is_sealed = False
-    if not is_sealed:
+        tree = None
+    if not looks_sealed(tree):
         if overwrite_plaintext:
             return None
         raise UsageError("exists and is not a sealed file; refusing to overwrite it",
@@ -144,7 +143,7 @@ def _previous(output: Path, identities: Identities, replace: bool,
     if replace:
         return None
     try:
-        return open_document(parse_sealed(raw, source=str(output)), resolve_identities(identities))
+        return open_document(from_tree(tree, str(output)), resolve_identities(identities))
     except NoIdentityError as exc:
         exc.hint = ("updating a sealed file needs one of its identities (-i KEYFILE); "
                     "--replace starts over with a new data key")
