@@ -34,7 +34,7 @@ from .common import (
 def seal(
     inputs: Annotated[list[Path], typer.Argument(metavar="INPUT...",
                                                  help="Plaintext YAML files ('-' = stdin).")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", metavar="FILE",
+    output: Annotated[Path | None, typer.Option("--output", "--out", "-o", metavar="FILE",
                                                 help="Sealed output (one input only). "
                                                      "Default: NAME.sealed.yaml.")] = None,
     recipient: RecipientOption = None,
@@ -115,7 +115,8 @@ def _is_sealed(path: Path) -> bool:
 def unseal(
     files: FilesArgument,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", metavar="FILE", help="Write here (mode 0600) instead of stdout.")] = None,
+        "--output", "--out", "-o", metavar="FILE",
+        help="Write here (mode 0600) instead of stdout.")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="yaml or json.")] = "yaml",
     metadata: Annotated[bool, typer.Option(
         "--metadata", help="Include metadata under a `sealer:` key.")] = False,
