@@ -6,7 +6,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT INT TERM
-cp "$here/app.yaml" "$work/app.yaml"
+cp "$here/app.yaml" "$here/sealer.yaml" "$work/"
 cd "$work"
 
 # DEMO KEY: published in this repository, anyone can read it. Never seal real secrets for it.
@@ -14,12 +14,15 @@ export SEALER_IDENTITY_FILE="$here/demo.agekey"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "seal: keys stay readable, every value is encrypted for the demo key"
-sealer seal app.yaml -R "$here/demo.pub"
+step "seal: keys stay readable, every value encrypted for the recipients sealer.yaml names"
+sealer seal app.yaml
 head -n 12 app.sealed.yaml
 
 step "show: structure, types and recipients, no key needed"
 sealer show app.sealed.yaml
+
+step "check: schema and policy (who may decrypt, names, rotation age), no key needed"
+sealer check .
 
 step "get: one value, raw, for scripts"
 sealer get app.sealed.yaml database.password

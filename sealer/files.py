@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import paths, yamlio
+from .config import Config, project_for
 from .core import Opened, open_document, seal
 from .discovery import discover_identities
 from .document import SealedDocument, from_tree, looks_sealed, read_sealed
@@ -119,10 +120,57 @@ def seal_file(
     data, metadata = parse_plaintext(text, source=source)
     with locked(output):
         previous = _previous(output, identities, replace, overwrite_plaintext)
+        project = project_for(output)
+        if previous is None and project is not None:
+            recipients, metadata = _project_defaults(project, output, recipients, metadata)
         metadata = _with_clear(metadata, previous, clear)
+        check_values(data, metadata if metadata is not None else (
+            previous.document.metadata if previous else {}), project, output)
         new = seal(data, previous=previous, recipients=recipients, metadata=metadata, seam=seam,
                    source=str(output))
         return write_document(output, previous.document if previous else None, new)
+
+
+def _project_defaults(project: Config, output: Path, recipients: Sequence[Recipient] | None,
+                      metadata: dict[str, Any] | None
+                      ) -> tuple[Sequence[Recipient] | None, dict[str, Any] | None]:
+    """A new file's recipients and clear rule from the creation rule that matches it."""
+    rule = project.rule_for(output)
+    if rule is None:
+        return recipients, metadata
+    if recipients is None:
+        env = project.environments[rule.environment]
+        recipients = [parse_recipient(project.principals[n], source=str(project.path))
+                      for n in env.recipients]
+    if rule.clear and not (metadata or {}).get("clear"):
+        metadata = {**(metadata or {}), "clear": dict(rule.clear)}
+    return recipients, metadata
+
+
+def check_values(data: dict[str, Any], metadata: dict[str, Any], project: Config | None,
+                 output: Path) -> None:
+    """Refuse to seal values that break their schemas (the file's, each key's)."""
+    from .check import schema_targets
+    from .schemas import resolve_schema, validate_values
+
+    rule = project.rule_for(output) if project else None
+    for path, name in schema_targets(metadata, rule.schema if rule else None):
+        schema = resolve_schema(name, project.schemas if project else None,
+                                project.root if project else None)
+        if schema is None:
+            raise SealerError(f"unknown schema {name!r}", file=str(output),
+                              hint="`sealer check --list-schemas` lists the built-in ones")
+        try:
+            node = paths.get(data, path) if path else data
+        except KeyError:
+            continue
+        issues = validate_values(node, schema)
+        if issues:
+            where = paths.format_path((*path, *issues[0].path)) or "top level"
+            more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+            raise SealerError(f"{where}: {name}: {issues[0].message}{more}; nothing was sealed",
+                              file=str(output), hint="fix the value, or change the schema in "
+                                                     "the metadata or sealer.yaml")
 
 
 def _previous(output: Path, identities: Identities, replace: bool,
@@ -223,6 +271,8 @@ def recipients_list(path: Path) -> list[str]:
 
 def _reseal(opened: Opened, plain: dict[str, Any], **kwargs: Any) -> Written:
     doc = opened.document
+    path = Path(doc.source)
+    check_values(plain, kwargs.get("metadata") or doc.metadata, project_for(path), path)
     new = seal(plain, previous=opened, source=doc.source, **kwargs)
     return write_document(Path(doc.source), doc, new)
 
@@ -315,6 +365,23 @@ def rekey_file(path: Path, identities: Identities = None, *,
     with _editing(path, identities) as opened:
         return _reseal(opened, opened.plaintext(), recipients=_current_recipients(opened),
                        rekey=True, seam=seam)
+
+
+def environment_changes(path: Path, *, adding: bool) -> list[Recipient]:
+    """From sealer.yaml: the environment's recipients the file lacks (adding), or the file's
+    recipients the environment does not allow (removing)."""
+    project = project_for(path)
+    env = project.environment_for(path) if project else None
+    if project is None or env is None:
+        raise UsageError("no recipients given, and no creation rule in sealer.yaml covers "
+                         "this file", file=str(path), hint="pass -r age1… (or a principal "
+                                                           "name) or -R FILE")
+    present = {w.recipient for w in read_sealed(path).recipients}
+    if adding:
+        wanted = [parse_recipient(project.principals[n]) for n in env.recipients]
+        return [r for r in wanted if r.text not in present]
+    allowed = {parse_recipient(project.principals[n]).text for n in env.allowed}
+    return [parse_recipient(t) for t in present if t not in allowed]
 
 
 def _current_recipients(opened: Opened) -> list[Recipient]:

@@ -31,7 +31,10 @@ from yaml.events import (
 
 from .errors import YamlError
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "Value", "dump", "load", "resolve_plain"]
+__all__ = [
+    "MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "Value", "dump", "load", "load_with_lines",
+    "resolve_plain",
+]
 
 MAX_BYTES = 32 * 1024 * 1024
 MAX_DEPTH = 100
@@ -93,15 +96,21 @@ def resolve_plain(text: str) -> Value:
     return text
 
 
+def _line(event: Event) -> int:
+    mark = event.start_mark
+    return mark.line + 1 if mark is not None else 0
+
+
 def _short(tag: str) -> str:
     return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
 
 
 class _Builder:
-    def __init__(self, text: str, source: str) -> None:
+    def __init__(self, text: str, source: str, lines: dict[tuple[Any, ...], int] | None) -> None:
         self.parser = _parser(text)
         self.source = source
         self.nodes = 0
+        self.lines = lines  # key path -> 1-based line, when asked for
 
     def fail(self, event: Event | None, problem: str, hint: str | None = None) -> YamlError:
         mark = getattr(event, "start_mark", None)
@@ -119,7 +128,7 @@ class _Builder:
             return None
         if not isinstance(event, DocumentStartEvent):
             raise self.fail(event, "expected a YAML document")
-        value = self.node(self.next(), 1)
+        value = self.node(self.next(), 1, ())
         self.expect(DocumentEndEvent)
         event = self.next()
         if not isinstance(event, StreamEndEvent):
@@ -133,7 +142,7 @@ class _Builder:
             raise self.fail(event, f"unexpected {type(event).__name__}")
         return event
 
-    def node(self, event: Event, depth: int) -> Value:
+    def node(self, event: Event, depth: int, path: tuple[Any, ...]) -> Value:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise self.fail(event, f"more than {MAX_NODES} values", hint="split the file")
@@ -143,12 +152,14 @@ class _Builder:
             raise self.fail(event, "aliases (*name) are not allowed", hint="write the value out")
         if getattr(event, "anchor", None) is not None:
             raise self.fail(event, "anchors (&name) are not allowed", hint="remove the anchor")
+        if self.lines is not None:
+            self.lines.setdefault(path, _line(event))
         if isinstance(event, ScalarEvent):
             return self.scalar(event)
         if isinstance(event, SequenceStartEvent):
-            return self.sequence(event, depth)
+            return self.sequence(event, depth, path)
         if isinstance(event, MappingStartEvent):
-            return self.mapping(event, depth)
+            return self.mapping(event, depth, path)
         raise self.fail(event, f"unexpected {type(event).__name__}")
 
     def check_tag(self, event: Event, allowed: str) -> None:
@@ -156,21 +167,23 @@ class _Builder:
         if tag not in (None, "!", allowed):
             raise self.fail(event, f"the tag {_short(tag)} is not allowed", hint="remove the tag")
 
-    def sequence(self, start: Event, depth: int) -> list[Value]:
+    def sequence(self, start: Event, depth: int, path: tuple[Any, ...]) -> list[Value]:
         self.check_tag(start, _SEQ)
         items: list[Value] = []
         while not isinstance(event := self.next(), SequenceEndEvent):
-            items.append(self.node(event, depth + 1))
+            items.append(self.node(event, depth + 1, (*path, len(items))))
         return items
 
-    def mapping(self, start: Event, depth: int) -> dict[str, Value]:
+    def mapping(self, start: Event, depth: int, path: tuple[Any, ...]) -> dict[str, Value]:
         self.check_tag(start, _MAP)
         result: dict[str, Value] = {}
         while not isinstance(event := self.next(), MappingEndEvent):
             key = self.key(event)
             if key in result:
                 raise self.fail(event, f"duplicate key {key!r}", hint="each key may appear once")
-            result[key] = self.node(self.next(), depth + 1)
+            if self.lines is not None:
+                self.lines[(*path, key)] = _line(event)
+            result[key] = self.node(self.next(), depth + 1, (*path, key))
         return result
 
     def key(self, event: Event) -> str:
@@ -212,6 +225,16 @@ class _Builder:
 
 def load(data: bytes | str, *, source: str) -> Value:
     """Parse one YAML document under sealer's rules; errors name `source` and a line."""
+    return _load(data, source, None)
+
+
+def load_with_lines(data: bytes | str, *, source: str) -> tuple[Value, dict[tuple[Any, ...], int]]:
+    """`load`, plus the 1-based line of every key path (for findings that point at a line)."""
+    lines: dict[tuple[Any, ...], int] = {}
+    return _load(data, source, lines), lines
+
+
+def _load(data: bytes | str, source: str, lines: dict[tuple[Any, ...], int] | None) -> Value:
     if len(data) > MAX_BYTES:
         raise YamlError(f"larger than the {MAX_BYTES // (1024 * 1024)} MiB limit", file=source,
                         hint="sealer files hold secrets, not bulk data; split the file")
@@ -220,7 +243,7 @@ def load(data: bytes | str, *, source: str) -> Value:
             data = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise YamlError(f"not UTF-8 text (byte {exc.start})", file=source) from None
-    builder = _Builder(data, source)
+    builder = _Builder(data, source, lines)
     try:
         return builder.document()
     except yaml.MarkedYAMLError as exc:

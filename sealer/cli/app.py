@@ -36,7 +36,7 @@ def _root(
     """Encrypted secrets in git."""
 
 
-from . import cmd_edit, cmd_keys, cmd_seal, cmd_values  # noqa: E402,F401  (registration)
+from . import cmd_check, cmd_edit, cmd_keys, cmd_seal, cmd_values  # noqa: E402,F401  (registration)
 
 
 def command_for(argv: Sequence[str]) -> Any:

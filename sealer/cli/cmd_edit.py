@@ -31,7 +31,7 @@ def edit(
     from ..editor import edit_file
 
     written = edit_file(file, load_identities(identity),
-                        recipients=load_recipients(recipient, recipients_file))
+                        recipients=load_recipients(recipient, recipients_file, context=file))
     if written is None or not written.changed:
         note(f"{file}: no changes")
     else:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .app import app
+
+if TYPE_CHECKING:
+    from ..keys import Recipient
 from .common import (
     FilesArgument,
     IdentityOption,
@@ -51,13 +54,15 @@ recipients_app = typer.Typer(
 app.add_typer(recipients_app, name="recipients")
 
 
-def _wanted(recipient: list[str] | None, recipients_file: list[Path] | None) -> list:  # type: ignore[type-arg]
-    from ..errors import UsageError
+def _wanted(recipient: list[str] | None, recipients_file: list[Path] | None, file: Path,
+            *, adding: bool) -> list[Recipient]:
+    """-r/-R, or else what sealer.yaml says: the environment's missing or disallowed keys."""
+    wanted = recipients(recipient, recipients_file, context=file)
+    if wanted is not None:
+        return wanted
+    from ..files import environment_changes
 
-    wanted = recipients(recipient, recipients_file)
-    if not wanted:
-        raise UsageError("no recipients given", hint="pass -r age1… or -R FILE")
-    return wanted
+    return environment_changes(file, adding=adding)
 
 
 @recipients_app.command("list", epilog="Example:\n\n  sealer recipients list app.sealed.yaml")
@@ -85,10 +90,11 @@ def recipients_add(
     """Give more keys access: the existing data key is wrapped for them; values don't change."""
     from ..files import recipients_add as add
 
-    wanted, ids = _wanted(recipient, recipients_file), identities(identity)
+    ids = identities(identity)
     for file in files:
-        written = add(file, wanted, ids)
-        note(f"{file}: {'recipients added' if written.changed else 'unchanged'}")
+        wanted = _wanted(recipient, recipients_file, file, adding=True)
+        written = add(file, wanted, ids) if wanted else None
+        note(f"{file}: {'recipients added' if written and written.changed else 'unchanged'}")
 
 
 @recipients_app.command("remove", epilog="""Example:
@@ -108,8 +114,12 @@ def recipients_remove(
     """
     from ..files import recipients_remove as remove
 
-    wanted, ids = _wanted(recipient, recipients_file), identities(identity)
+    ids = identities(identity)
     for file in files:
+        wanted = _wanted(recipient, recipients_file, file, adding=False)
+        if not wanted:
+            note(f"{file}: unchanged")
+            continue
         remove(file, wanted, ids)
         note(f"{file}: recipients removed; new data key")
 

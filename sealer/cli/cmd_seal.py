@@ -61,11 +61,11 @@ def seal(
 
     if output is not None and len(inputs) > 1:
         raise UsageError("-o/--output needs exactly one input", hint="seal one file at a time")
-    wanted = recipients(recipient, recipients_file)
     ids = identities(identity)
     clear = {k: v for k, v in (("suffix", clear_suffix), ("regex", clear_regex)) if v}
     for source in inputs:
         target = output or _default_target(source)
+        wanted = recipients(recipient, recipients_file, context=target)
         if not in_place and target.exists() and source.exists() and target.samefile(source):
             raise UsageError("refusing to overwrite the plaintext input with its sealed form",
                              file=str(source), hint="pass --in-place, or -o to write elsewhere")

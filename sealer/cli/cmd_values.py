@@ -103,7 +103,7 @@ def set_(
 
     check_format(type_, VALUE_TYPES, what="type")
     parsed = _convert(_value_bytes(value, from_file, key), type_, key)
-    wanted = recipients(recipient, recipients_file)
+    wanted = recipients(recipient, recipients_file, context=file)
     if wanted and file.exists():
         from ..errors import UsageError
 

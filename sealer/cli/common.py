@@ -44,16 +44,38 @@ def identities(explicit: list[str] | None) -> list[Identity] | None:
     return discover_identities(explicit, prompt=tty_prompt)
 
 
-def recipients(texts: list[str] | None, files: list[Path] | None) -> list[Recipient] | None:
-    """Recipients from -r and -R; None when neither was given."""
+def recipients(texts: list[str] | None, files: list[Path] | None,
+               context: Path | None = None) -> list[Recipient] | None:
+    """Recipients from -r and -R; None when neither was given.
+
+    -r also takes principal and group names from the sealer.yaml governing `context`.
+    """
     if not texts and not files:
         return None
     from ..keys import parse_recipient, read_recipients_file
 
-    out = [parse_recipient(t, source="--recipient") for t in texts or []]
+    out = [parse_recipient(t, source="--recipient") for t in _named(texts or [], context)]
     for file in files or []:
         out.extend(read_recipients_file(file))
     return out
+
+
+def _named(texts: list[str], context: Path | None) -> list[str]:
+    """Replace principal/group names by their keys; keys pass through unchanged."""
+    import re
+
+    names = [t for t in texts if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.@-]*", t)
+             and not t.lower().startswith("age1")]
+    if not names or context is None:
+        return texts
+    from ..config import project_for
+
+    project = project_for(context)
+    if project is None:
+        return texts
+    known = [n for n in names if n in project.principals or n in project.groups]
+    keys = project.resolve_names(known)
+    return [t for t in texts if t not in known] + keys
 
 
 def write_stdout(data: bytes | str, *, binary: bool = False, force: bool = False) -> None:

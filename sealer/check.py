@@ -1,0 +1,167 @@
+"""`sealer check`: find sealed files, apply structure, schema and policy rules, collect findings.
+
+No key is needed; with identities (`--decrypt`) the MAC is verified and values are validated too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import yamlio
+from .config import Config, project_for
+from .document import SealedDocument, from_tree, looks_sealed
+from .errors import SealerError
+from .fsio import read_bytes
+from .keys import Identity
+from .paths import Path as KeyPath
+from .paths import get, parse_path
+from .policy import RULES, Finding, Subject, file_rules
+
+__all__ = ["SEALED_SUFFIXES", "check_files", "collect_files"]
+
+SEALED_SUFFIXES = (".sealed.yaml", ".sealed.yml")
+
+
+def collect_files(paths: Sequence[Path]) -> list[Path]:
+    """Sealed files named, or found under the directories named (git's ignore rules apply)."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(p for p in _walk(path) if p.name.endswith(SEALED_SUFFIXES))
+        elif path.exists():
+            out.append(path)
+        else:
+            raise SealerError("no such file or directory", file=str(path))
+    return list(dict.fromkeys(out))
+
+
+def _walk(directory: Path) -> Iterator[Path]:
+    listed = _git_files(directory)
+    if listed is not None:
+        yield from listed
+        return
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        yield from (Path(root) / f for f in files)
+
+
+def _git_files(directory: Path) -> list[Path] | None:
+    """Tracked and untracked-but-not-ignored files, or None outside a git work tree."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(directory), "ls-files", "-z", "--cached", "--others",
+             "--exclude-standard", "--", "."],
+            capture_output=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    names = [n for n in result.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
+    return [directory / n for n in names if (directory / n).is_file()]
+
+
+def check_files(files: Sequence[Path], *, identities: Sequence[Identity] | None = None,
+                now: datetime | None = None) -> list[Finding]:
+    """Every finding for `files`, with severities from each file's sealer.yaml ("off" dropped)."""
+    now = now or datetime.now(UTC)
+    findings: list[Finding] = []
+    for file in files:
+        config = project_for(file)
+        for finding in check_file(file, config, identities=identities, now=now):
+            severity = config.severity(finding.rule, finding.severity) if config else (
+                finding.severity)
+            if severity != "off":
+                findings.append(finding._replace(severity=severity))
+    return findings
+
+
+def check_file(file: Path, config: Config | None, *, identities: Sequence[Identity] | None,
+               now: datetime) -> list[Finding]:
+    try:
+        document, lines = _read(file)
+    except SealerError as exc:
+        return [_structure(file, exc)]
+    rule = config.rule_for(file) if config else None
+    subject = Subject(file, document, lines, config, rule, now)
+    findings = list(file_rules(subject)) + list(_schema_shape(subject))
+    if identities is not None:
+        findings += _with_key(subject, identities)
+    return findings
+
+
+def _read(file: Path) -> tuple[SealedDocument, dict[tuple[Any, ...], int]]:
+    tree, lines = yamlio.load_with_lines(read_bytes(file, limit=yamlio.MAX_BYTES),
+                                         source=str(file))
+    if not looks_sealed(tree):
+        raise SealerError("not a sealed file (no sealer header)", file=str(file))
+    return from_tree(tree, str(file)), lines
+
+
+def _structure(file: Path, exc: SealerError) -> Finding:
+    message = exc.message
+    line = 1
+    if message.startswith("line ") and ":" in message:
+        number, _, message = message[5:].partition(": ")
+        line = int(number) if number.isdigit() else 1
+    return Finding("sealed-structure", RULES["sealed-structure"][0], str(file), line, None,
+                   message, exc.hint)
+
+
+def schema_targets(metadata: dict[str, Any], default: str | None) -> list[tuple[KeyPath, str]]:
+    """(key path, schema name) pairs: the file's schema, then each key's."""
+    out: list[tuple[KeyPath, str]] = []
+    name = metadata.get("schema") or default
+    if isinstance(name, str):
+        out.append(((), name))
+    for text, entry in (metadata.get("keys") or {}).items():
+        if isinstance(entry, dict) and isinstance(entry.get("schema"), str):
+            out.append((parse_path(text), entry["schema"]))
+    return out
+
+
+def _schemas(s: Subject) -> Iterator[tuple[KeyPath, str, Path | None]]:
+    from .schemas import resolve_schema
+
+    project = s.config.schemas if s.config else None
+    root = s.config.root if s.config else None
+    for path, name in schema_targets(s.document.metadata, s.rule.schema if s.rule else None):
+        yield path, name, resolve_schema(name, project, root)
+
+
+def _schema_shape(s: Subject) -> Iterator[Finding]:
+    from .schemas import validate_shape
+
+    rule = s.document.clear_rule
+    for path, name, schema in _schemas(s):
+        if schema is None:
+            yield s.finding("schema-unknown", f"unknown schema {name!r}", where=("metadata",),
+                            hint="use a built-in schema (sealer check --list-schemas) or "
+                                 "add it under schemas: in sealer.yaml")
+            continue
+        node = get(s.document.data, path) if path else s.document.data
+        for issue in validate_shape(node, schema, lambda p, base=path: rule.is_clear((*base, *p))):
+            yield s.finding("schema-mismatch", f"{name}: {issue.message}",
+                            path=(*path, *issue.path) or None)
+
+
+def _with_key(s: Subject, identities: Sequence[Identity]) -> list[Finding]:
+    from .core import open_document
+    from .schemas import validate_values
+
+    try:
+        opened = open_document(s.document, identities)
+    except SealerError as exc:
+        return [_structure(s.file, exc)]
+    findings = []
+    for path, name, schema in _schemas(s):
+        if schema is None:
+            continue
+        for issue in validate_values(opened.value(path), schema):
+            findings.append(s.finding("schema-values", f"{name}: {issue.message}",
+                                      path=(*path, *issue.path) or None))
+    return findings

@@ -1,0 +1,211 @@
+"""Policy rules over one sealed file, checked without any key (docs/POLICY.md).
+
+Each rule yields findings; `check.py` decides severity from the config and reports them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path as FsPath
+from typing import Any, NamedTuple
+
+from .config import DEFAULT_SECRET_PATTERNS, Config, Environment, Rule
+from .document import SealedDocument
+from .paths import Path, format_path, get, leaves, parse_path
+
+__all__ = ["RULES", "Finding", "Subject", "file_rules"]
+
+# rule id -> (default severity, what it checks)
+RULES: dict[str, tuple[str, str]] = {
+    "sealed-structure": ("error", "the sealed file is well-formed (and authentic, with a key)"),
+    "unmatched-file": ("warn", "a creation rule in sealer.yaml covers the file"),
+    "recipient-not-allowed": ("error", "every recipient is allowed for the file's environment"),
+    "recipient-missing": ("error", "every principal the environment requires is a recipient"),
+    "schema-unknown": ("error", "the schemas the file names exist"),
+    "schema-mismatch": ("error", "keys and types match the schema (no key needed)"),
+    "schema-values": ("error", "values match the schema (needs a key: check --decrypt)"),
+    "file-name": ("error", "the file name follows policy.file_name"),
+    "key-name": ("error", "key names follow policy.key_name"),
+    "metadata-missing": ("error", "the metadata policy.required_metadata lists is present"),
+    "secret-in-clear": ("error", "no key that looks secret is left in clear"),
+    "rotation-overdue": ("error", "no secret is older than its environment's max_rotation_age"),
+}
+
+
+class Finding(NamedTuple):
+    rule: str
+    severity: str  # "error" | "warn"
+    file: str
+    line: int
+    path: str | None  # key path inside the file's data, when there is one
+    message: str
+    hint: str | None = None
+
+
+class Subject(NamedTuple):
+    """What the rules look at: the document, its lines, and what sealer.yaml says about it."""
+
+    file: FsPath
+    document: SealedDocument
+    lines: dict[tuple[Any, ...], int]
+    config: Config | None
+    rule: Rule | None
+    now: datetime
+
+    @property
+    def environment(self) -> Environment | None:
+        if self.config is None or self.rule is None:
+            return None
+        return self.config.environments[self.rule.environment]
+
+    def line(self, *where: Any) -> int:
+        key = tuple(where)
+        while key and key not in self.lines:
+            key = key[:-1]
+        return self.lines.get(key, 1)
+
+    def finding(self, rule: str, message: str, *, path: Path | None = None,
+                where: tuple[Any, ...] | None = None, hint: str | None = None) -> Finding:
+        line = self.line(*(where if where is not None else ("data", *(path or ()))))
+        return Finding(rule, RULES[rule][0], str(self.file), line,
+                       format_path(path) if path else None, message, hint)
+
+    def policy(self, name: str, default: Any = None) -> Any:
+        return self.config.policy.get(name, default) if self.config else default
+
+
+def file_rules(subject: Subject) -> Iterator[Finding]:
+    for rule in (_unmatched, _access, _file_name, _key_names, _required_metadata,
+                 _secrets_in_clear, _rotation):
+        yield from rule(subject)
+
+
+def _unmatched(s: Subject) -> Iterator[Finding]:
+    if s.config is not None and s.rule is None:
+        yield s.finding("unmatched-file", "no creation rule in sealer.yaml matches this file",
+                        where=("sealer",), hint=f"add a creation rule to {s.config.path}")
+
+
+def _access(s: Subject) -> Iterator[Finding]:
+    env = s.environment
+    if env is None or s.config is None:
+        return
+    present: set[str] = set()
+    for index, wrapped in enumerate(s.document.recipients):
+        name = s.config.principal_for(wrapped.recipient)
+        if name is not None:
+            present.add(name)
+        if name is None or name not in env.allowed:
+            who = f"principal {name!r}" if name else f"unknown key {_short(wrapped.recipient)}"
+            yield s.finding("recipient-not-allowed",
+                            f"{who} may not decrypt {env.name} secrets",
+                            where=("recipients", index),
+                            hint=f"remove it: sealer recipients remove {s.file} -r "
+                                 f"{name or wrapped.recipient.split(' ')[0][:12] + '…'}")
+    for name in sorted(env.required - present):
+        yield s.finding("recipient-missing", f"not sealed for {name!r}, which {env.name} requires",
+                        where=("recipients",),
+                        hint=f"sealer recipients add {s.file} -r {name}")
+
+
+def _short(recipient: str) -> str:
+    return recipient[:20] + "…" if len(recipient) > 21 else recipient
+
+
+def _file_name(s: Subject) -> Iterator[Finding]:
+    pattern = s.policy("file_name")
+    if pattern and not re.search(pattern, s.file.name):
+        yield s.finding("file-name", f"file name does not match {pattern!r}", where=("sealer",))
+
+
+def _key_names(s: Subject) -> Iterator[Finding]:
+    pattern = s.policy("key_name")
+    if not pattern:
+        return
+    for path in _key_paths(s.document.data, ()):
+        if not re.search(pattern, str(path[-1])):
+            yield s.finding("key-name", f"key name does not match {pattern!r}", path=path)
+
+
+def _key_paths(node: Any, prefix: Path) -> Iterator[Path]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield (*prefix, key)
+            yield from _key_paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _key_paths(value, (*prefix, index))
+
+
+def _required_metadata(s: Subject) -> Iterator[Finding]:
+    for field in s.policy("required_metadata", []):
+        if s.document.metadata.get(field) in (None, "", [], {}):
+            yield s.finding("metadata-missing", f"metadata has no {field!r}",
+                            where=("metadata",),
+                            hint=f"add it under the `sealer:` block with `sealer edit {s.file}`")
+
+
+def _secrets_in_clear(s: Subject) -> Iterator[Finding]:
+    rule = s.document.clear_rule
+    if not rule.active:
+        return
+    patterns = s.config.secret_patterns() if s.config else DEFAULT_SECRET_PATTERNS
+    for path, _value in leaves(s.document.data):
+        if rule.is_clear(path) and _looks_secret(path, patterns):
+            yield s.finding("secret-in-clear", "looks like a secret but is kept in clear",
+                            path=path, hint="narrow metadata.clear so this key is encrypted")
+
+
+def _looks_secret(path: Path, patterns: tuple[str, ...]) -> bool:
+    names = [p.lower() for p in path if isinstance(p, str)]
+    return any(pattern in name for name in names for pattern in patterns)
+
+
+_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+def parse_age(text: str) -> timedelta:
+    return int(text[:-1]) * _UNITS[text[-1]]
+
+
+def _rotation(s: Subject) -> Iterator[Finding]:
+    env = s.environment
+    if env is None or env.max_rotation_age is None:
+        return
+    limit = parse_age(env.max_rotation_age)
+    for path, rotated in _rotation_dates(s.document):
+        if s.now - rotated > limit:
+            days = (s.now - rotated).days
+            yield s.finding("rotation-overdue",
+                            f"last rotated {days} days ago; {env.name} allows "
+                            f"{env.max_rotation_age}", path=path or None,
+                            where=None if path else ("sealer",),
+                            hint=f"sealer rotate {s.file}" + (f" {format_path(path)}"
+                                                              if path else ""))
+
+
+def _rotation_dates(doc: SealedDocument) -> Iterator[tuple[Path, datetime]]:
+    """Each rotated key's rotated_at; the file's own date for everything else."""
+    covered = False
+    for text, entry in (doc.metadata.get("keys") or {}).items():
+        stamp = (entry.get("rotation") or {}).get("rotated_at") if isinstance(entry, dict) else None
+        if isinstance(stamp, str) and (when := _parse_time(stamp)) is not None:
+            covered = True
+            yield parse_path(text), when
+    file_level = (doc.metadata.get("rotation") or {}).get("rotated_at")
+    when = _parse_time(file_level) if isinstance(file_level, str) else None
+    if when is not None or not covered:
+        yield (), when or _parse_time(doc.header.created) or datetime.now(UTC)
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def subtree(data: dict[str, Any], path: Path) -> Any:
+    return get(data, path) if path else data

@@ -1,0 +1,100 @@
+"""Findings as text, JSON, SARIF 2.1.0 (code scanning) or GitHub Actions annotations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .policy import RULES, Finding
+
+__all__ = ["FORMATS", "render_findings"]
+
+FORMATS = ("text", "json", "sarif", "github")
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def render_findings(findings: Sequence[Finding], fmt: str, *, checked: int) -> str:
+    return {"text": _text, "json": _json, "sarif": _sarif, "github": _github}[fmt](
+        findings, checked)
+
+
+def _where(f: Finding) -> str:
+    return f"{f.file}:{f.line}"
+
+
+def _text(findings: Sequence[Finding], checked: int) -> str:
+    lines = []
+    for f in findings:
+        at = f" {f.path}:" if f.path else ""
+        lines.append(f"{_where(f)}: {f.severity}: [{f.rule}]{at} {f.message}")
+        if f.hint:
+            lines.append(f"  hint: {f.hint}")
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    lines.append(f"{checked} sealed file{'s' if checked != 1 else ''} checked: "
+                 f"{errors} error{'s' if errors != 1 else ''}, "
+                 f"{warnings} warning{'s' if warnings != 1 else ''}")
+    return "\n".join(lines) + "\n"
+
+
+def _json(findings: Sequence[Finding], checked: int) -> str:
+    return json.dumps({"checked": checked, "findings": [f._asdict() for f in findings]},
+                      indent=2, ensure_ascii=False) + "\n"
+
+
+def _uri(file: str) -> str:
+    path = Path(file)
+    try:
+        path = path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path.resolve().as_uri()
+    return path.as_posix()
+
+
+def _sarif(findings: Sequence[Finding], checked: int) -> str:
+    rules = [{"id": rule, "shortDescription": {"text": text},
+              "defaultConfiguration": {"level": _level(level)}}
+             for rule, (level, text) in RULES.items()]
+    results = [{
+        "ruleId": f.rule,
+        "ruleIndex": list(RULES).index(f.rule),
+        "level": _level(f.severity),
+        "message": {"text": (f"{f.path}: " if f.path else "") + f.message
+                    + (f" (hint: {f.hint})" if f.hint else "")},
+        "locations": [{"physicalLocation": {
+            "artifactLocation": {"uri": _uri(f.file)},
+            "region": {"startLine": f.line}}}],
+    } for f in findings]
+    log = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "sealer", "version": __version__, "rules": rules}},
+            "results": results,
+        }],
+    }
+    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+
+
+def _level(severity: str) -> str:
+    return "error" if severity == "error" else "warning"
+
+
+def _escape(text: str, *, prop: bool = False) -> str:
+    """GitHub workflow-command escaping (data: % CR LF; properties also : and ,)."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
+def _github(findings: Sequence[Finding], checked: int) -> str:
+    lines = []
+    for f in findings:
+        kind = "error" if f.severity == "error" else "warning"
+        props = f"file={_escape(f.file, prop=True)},line={f.line}," \
+                f"title={_escape('sealer ' + f.rule, prop=True)}"
+        body = (f"{f.path}: " if f.path else "") + f.message + (f" (hint: {f.hint})"
+                                                               if f.hint else "")
+        lines.append(f"::{kind} {props}::{_escape(body)}")
+    return "\n".join(lines) + ("\n" if lines else "")
