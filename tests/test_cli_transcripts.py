@@ -203,7 +203,8 @@ ERRORS = [
       "sealer: error: empty.txt: no recipients in this file\n"
       "sealer: hint: add one age1… or SSH public key per line\n"),
     T("recipients-add-nothing", "recipients add app.sealed.yaml -i alice.key", 2,
-      "sealer: error: no recipients given\nsealer: hint: pass -r age1… or -R FILE\n"),
+      "sealer: error: app.sealed.yaml: no recipients given, and no creation rule in sealer.yaml "
+      "covers this file\nsealer: hint: pass -r age1… (or a principal name) or -R FILE\n"),
     T("recipients-remove-stranger", "recipients remove app.sealed.yaml -r @OTHER@ -i alice.key", 2,
       "sealer: error: app.sealed.yaml: @OTHER@ is not a recipient\n"
       "sealer: hint: `sealer recipients list app.sealed.yaml` shows the recipients\n"),
