@@ -83,23 +83,23 @@ def check_files(files: Sequence[Path], *, identities: Sequence[Identity] | None 
 def check_file(file: Path, config: Config | None, *, identities: Sequence[Identity] | None,
                now: datetime) -> list[Finding]:
     try:
-        document, lines = _read(file)
+        raw = read_bytes(file, limit=yamlio.MAX_BYTES)
+        document = _read(file, raw)
     except SealerError as exc:
         return [_structure(file, exc)]
     rule = config.rule_for(file) if config else None
-    subject = Subject(file, document, lines, config, rule, now)
+    subject = Subject(file, document, raw, {}, config, rule, now)
     findings = list(file_rules(subject)) + list(_schema_shape(subject))
     if identities is not None:
         findings += _with_key(subject, identities)
     return findings
 
 
-def _read(file: Path) -> tuple[SealedDocument, dict[tuple[Any, ...], int]]:
-    tree, lines = yamlio.load_with_lines(read_bytes(file, limit=yamlio.MAX_BYTES),
-                                         source=str(file))
+def _read(file: Path, raw: bytes) -> SealedDocument:
+    tree = yamlio.load(raw, source=str(file))
     if not looks_sealed(tree):
         raise SealerError("not a sealed file (no sealer header)", file=str(file))
-    return from_tree(tree, str(file)), lines
+    return from_tree(tree, str(file))
 
 
 def _structure(file: Path, exc: SealerError) -> Finding:

@@ -5,6 +5,7 @@ directory, so the same command gives the same answer wherever it is run from.
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -73,7 +74,7 @@ class Config:
 
     def __init__(self, path: Path, raw: dict[str, Any], lines: dict[tuple[Any, ...], int]) -> None:
         self.path = path
-        self.root = path.parent
+        self.root = path.parent.resolve()
         self.raw = raw
         self.lines = lines
         self.principals: dict[str, str] = dict(raw.get("principals", {}))
@@ -166,21 +167,30 @@ def _canonical(text: str, parse: Any) -> str:
 
 
 def _relative(file: Path, root: Path) -> str | None:
+    """`file` relative to the (resolved) config directory; symlinks resolved only if needed."""
+    absolute = os.path.abspath(file)
+    prefix = str(root) + os.sep
+    if absolute.startswith(prefix):
+        return Path(absolute[len(prefix):]).as_posix()
     try:
-        return file.resolve().relative_to(root.resolve()).as_posix()
+        return file.resolve().relative_to(root).as_posix()
     except ValueError:
         return None
 
 
 def find_config(start: Path) -> Path | None:
     """sealer.yaml in the directory of `start` or the nearest directory above it."""
-    directory = start.resolve()
-    directory = directory if directory.is_dir() else directory.parent
-    for candidate in (directory, *directory.parents):
-        path = candidate / CONFIG_NAME
-        if path.is_file():
-            return path
-    return None
+    directory = start.absolute()
+    return _find_from(directory if directory.is_dir() else directory.parent)
+
+
+@lru_cache(maxsize=1024)
+def _find_from(directory: Path) -> Path | None:
+    path = directory / CONFIG_NAME
+    if path.is_file():
+        return path.resolve()
+    parent = directory.parent
+    return _find_from(parent) if parent != directory else None
 
 
 def load_config(path: Path) -> Config:

@@ -49,6 +49,7 @@ class Subject(NamedTuple):
 
     file: FsPath
     document: SealedDocument
+    raw: bytes  # the file's bytes: lines are worked out only when a finding needs one
     lines: dict[tuple[Any, ...], int]
     config: Config | None
     rule: Rule | None
@@ -61,6 +62,10 @@ class Subject(NamedTuple):
         return self.config.environments[self.rule.environment]
 
     def line(self, *where: Any) -> int:
+        if not self.lines:
+            from .yamlio import load_with_lines
+
+            self.lines.update(load_with_lines(self.raw, source=str(self.file))[1])
         key = tuple(where)
         while key and key not in self.lines:
             key = key[:-1]

@@ -50,6 +50,7 @@ class Issue(NamedTuple):
     message: str
 
 
+@lru_cache(maxsize=1)
 def schema_dirs() -> list[Path]:
     """Installed wheels carry sealer/schemas; a source checkout has ./schemas beside sealer/."""
     package = Path(sealer.__file__).resolve().parent
@@ -66,6 +67,11 @@ def resolve_schema(name: str, project: Mapping[str, str] | None = None,
     """The file of schema `name`: a project schema (path relative to `root`) or a built-in."""
     if project and name in project:
         return (root or Path(".")) / project[name]
+    return _builtin(name)
+
+
+@lru_cache(maxsize=64)
+def _builtin(name: str) -> Path | None:
     for directory in schema_dirs():
         path = directory / f"{name}.json"
         if path.is_file():
@@ -146,7 +152,13 @@ def _jsonable(node: Any) -> Any:
 def validate_shape(sealed: Any, schema: Path, is_clear: Any = lambda _p: False) -> list[Issue]:
     """Check a sealed subtree's keys and types against `schema`, without decrypting anything."""
     instance = _placeholders(sealed, (), is_clear)
-    return list(_issues(_validator(schema, True), instance))
+    return list(_shape_issues(schema, json.dumps(instance, sort_keys=True)))
+
+
+@lru_cache(maxsize=4096)
+def _shape_issues(schema: Path, instance: str) -> tuple[Issue, ...]:
+    """Files of one shape (same keys, same types) get the same answer: computed once."""
+    return tuple(_issues(_validator(schema, True), json.loads(instance)))
 
 
 def validate_values(plain: Any, schema: Path) -> list[Issue]:

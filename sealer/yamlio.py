@@ -12,6 +12,7 @@ import base64
 import binascii
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -75,8 +76,13 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
         return _PyParser(text)
 
 
+_MAYBE_NOT_STR = frozenset("-+.0123456789~nNtTfF")
+
+
 def resolve_plain(text: str) -> Value:
     """The value of an untagged plain scalar under sealer's rules."""
+    if text and text[0] not in _MAYBE_NOT_STR:
+        return text  # fast path: no null, bool or number starts with anything else
     if text in _NULLS:
         return None
     if text in _BOOLS:
@@ -111,15 +117,12 @@ class _Builder:
         self.source = source
         self.nodes = 0
         self.lines = lines  # key path -> 1-based line, when asked for
+        self.next: Callable[[], Event] = self.parser.get_event  # hot: one call per event
 
     def fail(self, event: Event | None, problem: str, hint: str | None = None) -> YamlError:
         mark = getattr(event, "start_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
         return YamlError(where + problem, file=self.source, hint=hint)
-
-    def next(self) -> Event:
-        event: Event = self.parser.get_event()
-        return event
 
     def document(self) -> Value:
         self.expect(StreamStartEvent)
@@ -148,14 +151,15 @@ class _Builder:
             raise self.fail(event, f"more than {MAX_NODES} values", hint="split the file")
         if depth > MAX_DEPTH:
             raise self.fail(event, f"nested deeper than {MAX_DEPTH} levels")
-        if isinstance(event, AliasEvent):
+        kind = type(event)
+        if kind is AliasEvent:
             raise self.fail(event, "aliases (*name) are not allowed", hint="write the value out")
-        if getattr(event, "anchor", None) is not None:
+        if event.anchor is not None:  # type: ignore[attr-defined]
             raise self.fail(event, "anchors (&name) are not allowed", hint="remove the anchor")
         if self.lines is not None:
             self.lines.setdefault(path, _line(event))
-        if isinstance(event, ScalarEvent):
-            return self.scalar(event)
+        if kind is ScalarEvent:
+            return self.scalar(event)  # type: ignore[arg-type]
         if isinstance(event, SequenceStartEvent):
             return self.sequence(event, depth, path)
         if isinstance(event, MappingStartEvent):
