@@ -36,7 +36,14 @@ def _root(
     """Encrypted secrets in git."""
 
 
-from . import cmd_check, cmd_edit, cmd_keys, cmd_seal, cmd_values  # noqa: E402,F401  (registration)
+from . import (  # noqa: E402,F401  (registration)
+    cmd_check,
+    cmd_edit,
+    cmd_gen,
+    cmd_keys,
+    cmd_seal,
+    cmd_values,
+)
 
 
 def command_for(argv: Sequence[str]) -> Any:
