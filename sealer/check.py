@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,34 +65,88 @@ def _git_files(directory: Path) -> list[Path] | None:
     return [directory / n for n in names if (directory / n).is_file()]
 
 
+class Staged:
+    """Check what git is about to commit: index contents, compared with HEAD."""
+
+    def __init__(self, root: Path, *, allow_replace: bool = False) -> None:
+        self.root = root
+        self.allow_replace = allow_replace
+
+    def content(self, file: Path) -> bytes:
+        from .gitindex import staged_blob
+
+        blob = staged_blob(self.root, file)
+        if blob is None:
+            raise SealerError("is not in the git index", file=str(file))
+        return blob
+
+    def committed(self, file: Path) -> SealedDocument | None:
+        from .gitindex import head_blob
+
+        blob = head_blob(self.root, file)
+        try:
+            return _read(file, blob) if blob is not None else None
+        except SealerError:
+            return None
+
+
 def check_files(files: Sequence[Path], *, identities: Sequence[Identity] | None = None,
-                now: datetime | None = None) -> list[Finding]:
+                now: datetime | None = None, staged: Staged | None = None) -> list[Finding]:
     """Every finding for `files`, with severities from each file's sealer.yaml ("off" dropped)."""
     now = now or datetime.now(UTC)
     findings: list[Finding] = []
     for file in files:
         config = project_for(file)
-        for finding in check_file(file, config, identities=identities, now=now):
-            severity = config.severity(finding.rule, finding.severity) if config else (
-                finding.severity)
-            if severity != "off":
-                findings.append(finding._replace(severity=severity))
+        findings += configured(config, check_file(file, config, identities=identities, now=now,
+                                                  staged=staged))
     return findings
 
 
+def configured(config: Config | None, findings: Iterable[Finding]) -> list[Finding]:
+    """Apply the severities sealer.yaml sets ("off" drops a finding)."""
+    out = []
+    for finding in findings:
+        severity = config.severity(finding.rule, finding.severity) if config else finding.severity
+        if severity != "off":
+            out.append(finding._replace(severity=severity))
+    return out
+
+
 def check_file(file: Path, config: Config | None, *, identities: Sequence[Identity] | None,
-               now: datetime) -> list[Finding]:
+               now: datetime, staged: Staged | None = None) -> list[Finding]:
     try:
-        raw = read_bytes(file, limit=yamlio.MAX_BYTES)
+        raw = staged.content(file) if staged else read_bytes(file, limit=yamlio.MAX_BYTES)
         document = _read(file, raw)
     except SealerError as exc:
         return [_structure(file, exc)]
     rule = config.rule_for(file) if config else None
     subject = Subject(file, document, raw, {}, config, rule, now)
     findings = list(file_rules(subject)) + list(_schema_shape(subject))
+    if staged is not None:
+        findings += _rollback(subject, staged)
     if identities is not None:
         findings += _with_key(subject, identities)
     return findings
+
+
+def _rollback(s: Subject, staged: Staged) -> Iterator[Finding]:
+    """A staged sealed file may not go back in serial, nor silently become another file."""
+    before = staged.committed(s.file)
+    if before is None:
+        return
+    header = s.document.header
+    if header.id != before.header.id:
+        if not staged.allow_replace:
+            yield s.finding("file-replaced", "the file id changed: this is a different sealed "
+                            "file than the one committed", where=("sealer", "id"),
+                            hint="if you replaced it on purpose (seal --replace), commit with "
+                                 "SEALER_ALLOW_REPLACE=1 or check --allow-replace")
+    elif header.serial < before.header.serial:
+        yield s.finding("rollback", f"serial went down from {before.header.serial} to "
+                        f"{header.serial}: an older version is being committed",
+                        where=("sealer", "serial"),
+                        hint="re-apply your change to the current version (git checkout HEAD "
+                             "-- FILE, then sealer set/edit)")
 
 
 def _read(file: Path, raw: bytes) -> SealedDocument:

@@ -124,6 +124,11 @@ class Config:
                              hint="define it under environments:")
         return Rule(raw["path"], raw["environment"], raw.get("schema"), raw.get("clear"))
 
+    def matches(self, pattern: str, file: Path) -> bool:
+        """Whether `file` matches a glob written relative to this config's directory."""
+        relative = _relative(file, self.root)
+        return relative is not None and _glob(pattern).match(relative) is not None
+
     def rule_for(self, file: Path) -> Rule | None:
         """The first creation rule matching `file`, or None."""
         relative = _relative(file, self.root)

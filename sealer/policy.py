@@ -31,6 +31,10 @@ RULES: dict[str, tuple[str, str]] = {
     "metadata-missing": ("error", "the metadata policy.required_metadata lists is present"),
     "secret-in-clear": ("error", "no key that looks secret is left in clear"),
     "rotation-overdue": ("error", "no secret is older than its environment's max_rotation_age"),
+    "rollback": ("error", "a staged sealed file's serial does not go down (check --staged)"),
+    "file-replaced": ("error", "a staged sealed file keeps its file id (check --staged)"),
+    "plaintext-secret": ("error", "no plaintext file where a creation rule expects a sealed one"),
+    "leaked-secret": ("error", "no private key or well-known token in any staged file"),
 }
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .app import app
 from .common import IdentityOption, check_format, identities, write_stdout
+
+if TYPE_CHECKING:
+    from ..policy import Finding
 
 
 @app.command(epilog="""Examples:
@@ -20,6 +24,10 @@ from .common import IdentityOption, check_format, identities, write_stdout
   sealer check --format github                 # annotations in GitHub Actions
 
   sealer check app.sealed.yaml --decrypt       # also verify the MAC and validate values
+
+  sealer check --staged                        # what `git commit` is about to record
+
+  sealer check --staged --no-plaintext         # block plaintext secrets and leaked keys
 """)
 def check(
     paths: Annotated[list[Path] | None, typer.Argument(
@@ -29,6 +37,16 @@ def check(
     decrypt: Annotated[bool, typer.Option(
         "--decrypt", help="Also open each file: verify its MAC and validate values against "
                           "their schemas (needs an identity).")] = False,
+    staged: Annotated[bool, typer.Option(
+        "--staged", help="Check the git index, not the working tree, and refuse rollbacks "
+                         "(serial going down) and replaced files.")] = False,
+    no_plaintext: Annotated[bool, typer.Option(
+        "--no-plaintext", help="With --staged: instead look at every staged file for plaintext "
+                               "where sealer.yaml expects a sealed file, and for private keys "
+                               "and well-known tokens.")] = False,
+    allow_replace: Annotated[bool, typer.Option(
+        "--allow-replace", help="With --staged: accept a sealed file whose id changed (after "
+                                "seal --replace). Also SEALER_ALLOW_REPLACE=1.")] = False,
     list_schemas: Annotated[bool, typer.Option(
         "--list-schemas", help="Print the built-in schema names and exit.")] = False,
     identity: IdentityOption = None,
@@ -36,10 +54,10 @@ def check(
     """Check sealed files against their schemas and the policy in sealer.yaml, without a key.
 
     Rules: structure, access control (recipients allowed and required per environment),
-    schemas, naming, required metadata, secrets left in clear, rotation age. Exit 0 when
-    clean (warnings allowed), 1 when any finding is an error, 2 on usage or config errors.
+    schemas, naming, required metadata, secrets left in clear, rotation age; with --staged also
+    rollback protection. Exit 0 when clean (warnings allowed), 1 when any finding is an error,
+    2 on usage or config errors.
     """
-    from ..check import check_files, collect_files
     from ..report import FORMATS, render_findings
 
     if list_schemas:
@@ -48,12 +66,42 @@ def check(
         write_stdout("\n".join(builtin_names()) + "\n")
         return 0
     check_format(fmt, FORMATS)
+    allow_replace = allow_replace or os.environ.get("SEALER_ALLOW_REPLACE") == "1"
+    if staged:
+        findings, checked = _staged(paths, no_plaintext, allow_replace)
+    else:
+        findings, checked = _tree(paths, identity if decrypt else None, decrypt)
+    write_stdout(render_findings(findings, fmt, checked=checked))
+    return 1 if any(f.severity == "error" for f in findings) else 0
+
+
+def _tree(paths: list[Path] | None, identity: list[str] | None, decrypt: bool
+          ) -> tuple[list[Finding], int]:
+    from ..check import check_files, collect_files
+
     files = collect_files(paths or [Path(".")])
     ids = None
     if decrypt:
         from ..files import resolve_identities
 
         ids = resolve_identities(identities(identity))
-    findings = check_files(files, identities=ids)
-    write_stdout(render_findings(findings, fmt, checked=len(files)))
-    return 1 if any(f.severity == "error" for f in findings) else 0
+    return check_files(files, identities=ids), len(files)
+
+
+def _staged(paths: list[Path] | None, no_plaintext: bool, allow_replace: bool
+            ) -> tuple[list[Finding], int]:
+    from ..check import SEALED_SUFFIXES, Staged, check_files
+    from ..gitindex import repository_root, staged_paths
+
+    root = repository_root(Path.cwd())
+    files = staged_paths(root)
+    if paths:
+        wanted = {p.absolute() for p in paths}
+        files = [f for f in files if f.absolute() in wanted]
+    index = Staged(root, allow_replace=allow_replace)
+    if no_plaintext:
+        from ..leaks import scan_files
+
+        return scan_files(files, {f: index.content(f) for f in files}), len(files)
+    sealed = [f for f in files if f.name.endswith(SEALED_SUFFIXES)]
+    return check_files(sealed, staged=index), len(sealed)
