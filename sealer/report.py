@@ -15,16 +15,18 @@ FORMATS = ("text", "json", "sarif", "github")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
-def render_findings(findings: Sequence[Finding], fmt: str, *, checked: int) -> str:
-    return {"text": _text, "json": _json, "sarif": _sarif, "github": _github}[fmt](
-        findings, checked)
+def render_findings(findings: Sequence[Finding], fmt: str, *, checked: int,
+                    noun: str = "sealed file") -> str:
+    if fmt == "text":
+        return _text(findings, checked, noun)
+    return {"json": _json, "sarif": _sarif, "github": _github}[fmt](findings, checked)
 
 
 def _where(f: Finding) -> str:
     return f"{f.file}:{f.line}"
 
 
-def _text(findings: Sequence[Finding], checked: int) -> str:
+def _text(findings: Sequence[Finding], checked: int, noun: str) -> str:
     lines = []
     for f in findings:
         at = f" {f.path}:" if f.path else ""
@@ -33,7 +35,7 @@ def _text(findings: Sequence[Finding], checked: int) -> str:
             lines.append(f"  hint: {f.hint}")
     errors = sum(f.severity == "error" for f in findings)
     warnings = len(findings) - errors
-    lines.append(f"{checked} sealed file{'s' if checked != 1 else ''} checked: "
+    lines.append(f"{checked} {noun}{'s' if checked != 1 else ''} checked: "
                  f"{errors} error{'s' if errors != 1 else ''}, "
                  f"{warnings} warning{'s' if warnings != 1 else ''}")
     return "\n".join(lines) + "\n"

@@ -134,7 +134,7 @@ def test_real_pre_commit_framework(repo: Path, pre_commit_home: Path) -> None:
 
     (repo / "secrets" / "api.yaml").write_text("token: plaintext-secret\n")
     blocked = commit("plaintext")
-    assert blocked.returncode != 0 and "plaintext-secret" in blocked.stdout
+    assert blocked.returncode != 0 and "plaintext-secret" in blocked.stdout + blocked.stderr
     (repo / "secrets" / "api.yaml").unlink()
 
     sealed = repo / "secrets" / "db.sealed.yaml"
@@ -143,5 +143,6 @@ def test_real_pre_commit_framework(repo: Path, pre_commit_home: Path) -> None:
     end = text.index("]", start) + 1
     sealed.write_text(text[:start] + "password: edited-by-hand" + text[end:])
     tampered = commit("tampered")
-    assert tampered.returncode != 0 and "db.sealed.yaml" in tampered.stdout
-    assert "sealed-structure" in tampered.stdout and "edited-by-hand" not in tampered.stdout
+    output = tampered.stdout + tampered.stderr
+    assert tampered.returncode != 0 and "db.sealed.yaml" in output
+    assert "sealed-structure" in output and "edited-by-hand" not in output

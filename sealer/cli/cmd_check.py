@@ -71,7 +71,8 @@ def check(
         findings, checked = _staged(paths, no_plaintext, allow_replace)
     else:
         findings, checked = _tree(paths, identity if decrypt else None, decrypt)
-    write_stdout(render_findings(findings, fmt, checked=checked))
+    noun = "staged file" if staged and no_plaintext else "sealed file"
+    write_stdout(render_findings(findings, fmt, checked=checked, noun=noun))
     return 1 if any(f.severity == "error" for f in findings) else 0
 
 
