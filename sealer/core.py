@@ -22,7 +22,7 @@ from .envelope import (
     is_token,
 )
 from .errors import IntegrityError, NoIdentityError, UsageError
-from .keys import Identity, Recipient
+from .keys import Identity, Recipient, check_recipient_mix
 from .paths import Path, get
 
 __all__ = ["Opened", "open_document", "seal", "wrap_key"]
@@ -197,6 +197,7 @@ def _same(old: SealedDocument, data: Any, metadata: Any, wrapped: list[WrappedKe
 
 def _plan(previous: Opened | None, recipients: Sequence[Recipient] | None, rekey: bool,
           seam: Seam, wrap: Wrapper, source: str) -> _Plan:
+    check_recipient_mix(recipients, source=source)
     now = seam.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     if previous is None:
         if not recipients:

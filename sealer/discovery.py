@@ -17,6 +17,7 @@ from .keys import (
     PassphraseUnavailable,
     Prompt,
     file_identities,
+    mlkem_unavailable,
     parse_identities,
 )
 
@@ -131,20 +132,35 @@ def loose_permissions(path: Path | str) -> bool:
 # --- generation and prompting -------------------------------------------------------------------
 
 
-def keygen(path: Path | None, *, now: datetime) -> tuple[str, str]:
-    """Create a new X25519 identity file exactly as `age-keygen` writes it (mode 0600).
+def keygen(path: Path | None, *, now: datetime, pq: bool = False) -> tuple[str, str]:
+    """Create a new identity file exactly as `age-keygen` (or, with `pq`, `age-keygen -pq`)
+    writes it, mode 0600: X25519, or post-quantum hybrid ML-KEM-768 + X25519.
 
     Refuses to overwrite. `path` None means default_identity_path(). Returns (path, recipient).
     """
     if now.tzinfo is None:
         raise ValueError("keygen needs a timezone-aware `now`")
     target = path if path is not None else default_identity_path()
-    native = pyrage.x25519.Identity.generate()
-    recipient = str(native.to_public())
+    recipient, secret = _new_hybrid_key() if pq else _new_x25519_key()
     created = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    text = f"# created: {created}\n# public key: {recipient}\n{native}\n"
+    text = f"# created: {created}\n# public key: {recipient}\n{secret}\n"
     create_private_file(target, text.encode("ascii"))
     return str(target), recipient
+
+
+def _new_x25519_key() -> tuple[str, str]:
+    native = pyrage.x25519.Identity.generate()
+    return str(native.to_public()), str(native)
+
+
+def _new_hybrid_key() -> tuple[str, str]:
+    from .age.hybrid import HybridIdentity, MLKEMUnavailable
+
+    try:
+        native = HybridIdentity.generate()
+    except MLKEMUnavailable as exc:
+        raise mlkem_unavailable(exc, None) from None
+    return str(native.recipient()), native.secret_key()
 
 
 def tty_prompt(message: str) -> str:

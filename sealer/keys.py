@@ -1,29 +1,32 @@
-"""Recipients (public keys) and identities (private keys): parsing.
+"""Recipients (public keys) and identities (private keys): parsing, and the mixing rule.
 
-Recipients are age X25519 keys (`age1…`) and SSH `ssh-ed25519` / `ssh-rsa` public keys. Identities
-come from age identity files (as `age-keygen` writes them, possibly passphrase-protected with
-`age -p`) and OpenSSH or PEM private keys (possibly passphrase-protected). Messages name where a key
-came from and never repeat key material.
+Recipients are age X25519 keys (`age1…`), age post-quantum hybrid keys (`age1pq1…`, ML-KEM-768 +
+X25519) and SSH `ssh-ed25519` / `ssh-rsa` public keys. Identities come from age identity files (as
+`age-keygen` or `age-keygen -pq` writes them, possibly passphrase-protected with `age -p`) and
+OpenSSH or PEM private keys (possibly passphrase-protected). Messages name where a key came from
+and never repeat key material.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import pyrage
 
 from . import agefile
-from .errors import IdentityError, SealerError
+from .errors import IdentityError, SealerError, UsageError
 from .fsio import read_bytes
 
 __all__ = [
+    "POST_QUANTUM_KINDS",
     "Identity",
     "PassphraseUnavailable",
     "Prompt",
     "Recipient",
+    "check_recipient_mix",
     "parse_identities",
     "parse_recipient",
     "read_recipients_file",
@@ -33,6 +36,7 @@ Prompt = Callable[[str], str]
 
 MAX_KEY_FILE_BYTES = 1024 * 1024
 SSH_KINDS = ("ssh-ed25519", "ssh-rsa")
+POST_QUANTUM_KINDS = frozenset({"mlkem768x25519"})
 _SSH_BLOB = re.compile(r"[a-z0-9@.-]+ AAAA")  # any OpenSSH public key line: "type base64…"
 _PUBLIC_HINT = "give its public key instead: `age-keygen -y FILE` or `ssh-keygen -y -f FILE`"
 
@@ -41,8 +45,8 @@ class Recipient(NamedTuple):
     """A public key to encrypt to. `text` is canonical: lowercase `age1…`, or SSH, no comment."""
 
     text: str
-    kind: str  # "x25519" | "ssh-ed25519" | "ssh-rsa"
-    native: object  # the pyrage recipient
+    kind: str  # "x25519" | "mlkem768x25519" | "ssh-ed25519" | "ssh-rsa"
+    native: object  # the pyrage recipient, or a sealer.age.hybrid.HybridRecipient
 
     def __repr__(self) -> str:
         return f"Recipient({self.text!r}, {self.kind!r})"
@@ -59,7 +63,7 @@ class Identity(NamedTuple):
 
     recipient: str
     kind: str
-    native: object  # the pyrage identity: never printed
+    native: object  # the pyrage identity or sealer.age.hybrid.HybridIdentity: never printed
     source: str
 
     def __repr__(self) -> str:
@@ -90,7 +94,7 @@ def _looks_private(text: str) -> bool:
 
 
 def parse_recipient(text: str, *, source: str | None = None) -> Recipient:
-    """Parse `age1…`, `ssh-ed25519 AAAA… [comment]` or `ssh-rsa AAAA… [comment]`."""
+    """Parse `age1…`, `age1pq1…`, `ssh-ed25519 AAAA… [comment]` or `ssh-rsa AAAA… [comment]`."""
     stripped = text.strip()
     if _looks_private(stripped):
         raise IdentityError("this looks like a private key, not a recipient; keep it secret",
@@ -106,9 +110,11 @@ def parse_recipient(text: str, *, source: str | None = None) -> Recipient:
 def _age_recipient(text: str, source: str | None) -> Recipient:
     lowered = text.lower()
     hrp = lowered[: lowered.rfind("1")]
+    if hrp == "age1pq":
+        return _hybrid_recipient(text, source)
     if hrp != "age":
         raise IdentityError(_unsupported_age_type(hrp), file=source,
-                            hint="use an X25519 recipient (age1…) or an SSH public key")
+                            hint="use an age1… or age1pq1… recipient, or an SSH public key")
     try:
         if text not in (lowered, text.upper()):
             raise ValueError("mixed case")
@@ -119,10 +125,29 @@ def _age_recipient(text: str, source: str | None) -> Recipient:
     return Recipient(lowered, "x25519", native)
 
 
+def _hybrid_recipient(text: str, source: str | None) -> Recipient:
+    from .age.hybrid import HybridRecipient, MLKEMUnavailable  # only for post-quantum keys
+
+    try:
+        native = HybridRecipient.parse(text)
+    except MLKEMUnavailable as exc:
+        raise mlkem_unavailable(exc, source) from None
+    except ValueError:
+        raise IdentityError(f"invalid post-quantum age recipient {_preview(text)} (bad length or "
+                            "checksum)", file=source,
+                            hint="copy the whole age1pq1… key again (1,959 characters)"
+                            ) from None
+    return Recipient(str(native), "mlkem768x25519", native)
+
+
+def mlkem_unavailable(exc: Exception, source: str | None) -> IdentityError:
+    """This Python's `cryptography` cannot do ML-KEM, so post-quantum keys cannot be used."""
+    return IdentityError(str(exc), file=source,
+                         hint="upgrade it: pip install --upgrade 'cryptography>=48'")
+
+
 def _unsupported_age_type(hrp: str) -> str:
-    if hrp in ("age1pq", "age1tagpq"):
-        return "post-quantum recipients are not supported yet"
-    if hrp == "age1tag":
+    if hrp in ("age1tag", "age1tagpq"):
         return "hardware (tag) recipients are not supported yet"
     return f"age plugin recipients (age-plugin-{hrp[4:][:20]}) are not supported"
 
@@ -230,8 +255,7 @@ def _age_identities(text: str, source: str) -> list[Identity]:
 
 def _age_identity(line: str, number: int, source: str) -> Identity:
     if line.startswith("AGE-SECRET-KEY-PQ-1"):
-        raise IdentityError("post-quantum identities are not supported yet", file=source,
-                            hint="use an X25519 identity (AGE-SECRET-KEY-1…) for now")
+        return _hybrid_identity(line, number, source)
     if line.startswith("AGE-PLUGIN-"):
         raise IdentityError("age plugin identities are not supported", file=source)
     if not line.startswith("AGE-SECRET-KEY-1"):
@@ -242,6 +266,20 @@ def _age_identity(line: str, number: int, source: str) -> Identity:
         raise IdentityError(f"line {number} is not a valid age secret key (bad checksum)",
                             file=source, hint="copy the whole AGE-SECRET-KEY-1… line") from None
     return Identity(str(native.to_public()), "x25519", native, source)
+
+
+def _hybrid_identity(line: str, number: int, source: str) -> Identity:
+    from .age.hybrid import HybridIdentity, MLKEMUnavailable
+
+    try:
+        native = HybridIdentity.parse(line)
+    except MLKEMUnavailable as exc:
+        raise mlkem_unavailable(exc, source) from None
+    except ValueError:
+        raise IdentityError(f"line {number} is not a valid post-quantum age secret key (bad "
+                            "checksum)", file=source,
+                            hint="copy the whole AGE-SECRET-KEY-PQ-1… line") from None
+    return Identity(str(native.recipient()), "mlkem768x25519", native, source)
 
 
 def _not_an_identity(line: str, number: int, source: str) -> IdentityError:
@@ -269,3 +307,28 @@ def _protected_identities(data: bytes, source: str, prompt: Prompt | None) -> li
         raise IdentityError("wrong passphrase" if wrong else exc.message, file=source,
                             hint=exc.hint) from None
     return parse_identities(plaintext, source=source, prompt=None)
+
+
+# --- the mixing rule ----------------------------------------------------------------------------
+
+
+def check_recipient_mix(recipients: Sequence[Recipient] | None, *, source: str | None = None
+                        ) -> None:
+    """Refuse recipients that mix post-quantum (age1pq1…) and classical keys.
+
+    age refuses to encrypt one file to both. A sealed file holds one data key, wrapped once per
+    recipient: a classical wrap would let a future quantum computer recover that key from the
+    file (or its git history) and read every value, so the rule applies to the whole file.
+    """
+    kinds = [r.kind in POST_QUANTUM_KINDS for r in recipients or ()]
+    if all(kinds) or not any(kinds):
+        return
+    classical = len(kinds) - sum(kinds)
+    file = source or "FILE"
+    raise UsageError(
+        f"cannot seal for both post-quantum (age1pq1…) and classical recipients ({sum(kinds)} "
+        f"post-quantum, {classical} classical): the classical keys would leave every value open "
+        "to a future quantum computer", file=source,
+        hint="give each reader a post-quantum key (`sealer keygen --pq`) and seal for those only; "
+             f"sealing for the new set replaces the data key: `sealer unseal {file} | "
+             f"sealer seal - -o {file} -R pq-recipients.txt`")

@@ -83,7 +83,8 @@ def test_ssh_recipients_drop_the_comment(tmp_path: Path) -> None:
     (PUBLIC[:10] + PUBLIC[10:].upper(), "invalid age recipient"),
     ("hello world", "not a recipient: 'hello wo…'"),
     ("", "empty recipient"),
-    ("age1pq1" + "q" * 50, "post-quantum recipients are not supported yet"),
+    ("age1pq1" + "q" * 50, "invalid post-quantum age recipient 'age1pq1q…'"),
+    ("age1tagpq1" + "q" * 50, "hardware (tag) recipients are not supported yet"),
     ("age1yubikey1" + "q" * 50, "age plugin recipients (age-plugin-yubikey) are not supported"),
     ("ecdsa-sha2-nistp256 AAAAE2VjZHNh", "SSH key type 'ecdsa-sha2-nistp256' cannot be used"),
     ("sk-ssh-ed25519@openssh.com AAAAGnNr", "SSH key type 'sk-ssh-ed25519@openssh.com' cannot"),
@@ -149,7 +150,7 @@ def test_identity_file_with_comments_several_keys_and_crlf() -> None:
     (SECRET[:-1].encode() + b"Q", "line 1 is not a valid age secret key (bad checksum)"),
     (b"\xff\xfehunter2", "not an age identity file or SSH key"),
     (b"# nothing here\n\n", "no identities in it"),
-    (f"{HYBRID}\n".encode(), "post-quantum identities are not supported yet"),
+    (f"{HYBRID[:-1]}Q\n".encode(), "line 1 is not a valid post-quantum age secret key"),
 ])
 def test_unusable_identity_files(content: bytes, message: str) -> None:
     with pytest.raises(IdentityError) as info:

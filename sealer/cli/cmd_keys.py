@@ -28,21 +28,29 @@ from .common import (
   sealer keygen                         # ~/.config/sealer/keys.txt
 
   sealer keygen -o ci-deploy.key        # prints the public key to share
+
+  sealer keygen --pq -o me-pq.key       # post-quantum: prints age1pq1…
 """)
 def keygen(
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", metavar="FILE",
         help="Where to write the identity. Default: $XDG_CONFIG_HOME/sealer/keys.txt.")] = None,
+    pq: Annotated[bool, typer.Option(
+        "--pq", help="Make a post-quantum hybrid key (ML-KEM-768 + X25519, age1pq1…), as "
+                     "`age-keygen -pq` does. A file's recipients must all be post-quantum or "
+                     "all classical.")] = False,
 ) -> None:
     """Create an age identity file (mode 0600, never overwritten) and print its public key.
 
     The file is exactly what age-keygen writes, so `age` and SOPS can use it too.
+
+    With --pq it is what `age-keygen -pq` writes: age 1.3 or later reads it.
     """
     from datetime import UTC, datetime
 
     from ..discovery import keygen as make_key
 
-    path, public = make_key(output, now=datetime.now(UTC))
+    path, public = make_key(output, now=datetime.now(UTC), pq=pq)
     note(f"wrote a new identity to {path}; keep it secret and back it up")
     write_stdout(public + "\n")
 
