@@ -40,6 +40,7 @@ from . import (  # noqa: E402,F401  (registration)
     cmd_check,
     cmd_edit,
     cmd_gen,
+    cmd_git,
     cmd_keys,
     cmd_seal,
     cmd_values,

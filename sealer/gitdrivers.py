@@ -1,0 +1,196 @@
+"""git integration: a diff driver (textconv) and a key-level three-way merge driver.
+
+`sealer git setup` registers both for *.sealed.yaml. The diff view shows values when one of
+your identities opens the file, and otherwise a redacted view in which every encrypted value is
+shown by its type and a short fingerprint of its ciphertext — which changes exactly when the
+value changes. The merge driver decrypts base, ours and theirs, merges per key, and seals once;
+a real conflict leaves our version in place, lists the key paths, and exits 1. It never writes
+conflict markers and never writes plaintext.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import yamlio
+from .core import Opened, open_document, seal
+from .document import SealedDocument, parse_sealed, read_sealed
+from .envelope import is_token, token_type
+from .errors import SealerError
+from .fsio import atomic_write, read_bytes
+from .keys import Identity, parse_recipient
+from .paths import Path as KeyPath
+from .paths import format_path, leaves, set_value
+
+__all__ = ["Conflict", "merge_files", "merge_trees", "setup", "textconv"]
+
+ATTRIBUTES = "*.sealed.yaml diff=sealer merge=sealer\n*.sealed.yml diff=sealer merge=sealer\n"
+GIT_CONFIG = {
+    "diff.sealer.textconv": "sealer git textconv",
+    "diff.sealer.cachetextconv": "false",
+    "merge.sealer.name": "sealer key-level merge of sealed files",
+    "merge.sealer.driver": "sealer git merge-driver %O %A %B %P",
+}
+
+
+def setup(repository: Path) -> list[str]:
+    """Add the attributes and the local git config; return what was changed."""
+    changes = []
+    attributes = repository / ".gitattributes"
+    existing = attributes.read_text(encoding="utf-8") if attributes.exists() else ""
+    missing = [line for line in ATTRIBUTES.splitlines() if line not in existing.splitlines()]
+    if missing:
+        prefix = "" if not existing or existing.endswith("\n") else "\n"
+        attributes.write_text(existing + prefix + "\n".join(missing) + "\n", encoding="utf-8")
+        changes.append(f"{attributes}: {len(missing)} line(s) added")
+    for key, value in GIT_CONFIG.items():
+        subprocess.run(["git", "-C", str(repository), "config", "--local", key, value],
+                       check=True, capture_output=True)
+        changes.append(f"git config {key}")
+    return changes
+
+
+def textconv(path: Path, identities: Sequence[Identity]) -> str:
+    """What `git diff` shows for a sealed file."""
+    try:
+        document = read_sealed(path)
+    except SealerError as exc:
+        return f"# not a valid sealed file: {exc.message}\n" + read_bytes(path).decode(
+            "utf-8", "replace")
+    try:
+        opened = open_document(document, identities) if identities else None
+    except SealerError:
+        opened = None
+    head = (f"# sealed file {document.header.id[:8]} serial {document.header.serial}, "
+            f"modified {document.header.modified}\n")
+    if opened is not None:
+        body: dict[str, Any] = {"data": opened.plaintext()}
+        head += "# values decrypted with your key\n"
+    else:
+        body = {"data": _redacted(document)}
+        head += "# values redacted (no key): a changed fingerprint means a changed value\n"
+    body["recipients"] = [w.recipient for w in document.recipients]
+    if document.metadata:
+        body["metadata"] = document.metadata
+    return head + yamlio.dump(body)
+
+
+def _redacted(document: SealedDocument) -> Any:
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if is_token(node):
+            digest = hashlib.sha256(node.encode()).hexdigest()[:10]
+            return f"<{token_type(node)} {digest}>"
+        return node
+    return walk(document.data)
+
+
+class Conflict(SealerError):
+    """Both sides changed the same keys differently. Lists key paths, never values."""
+
+    def __init__(self, file: str, paths: list[str]) -> None:
+        super().__init__(f"merge conflict on {', '.join(paths)}; the file was left as it is on "
+                         "this branch", file=file,
+                         hint="resolve it with `sealer edit FILE` (or `sealer set`), then "
+                              "`git add FILE`")
+        self.paths = paths
+
+
+_MISSING = object()
+
+
+def merge_trees(base: Any, ours: Any, theirs: Any, file: str) -> Any:
+    """Key-level three-way merge of decrypted documents."""
+    b, o, t = (dict(leaves(x)) for x in (base, ours, theirs))
+    merged: dict[KeyPath, Any] = {}
+    clashes = []
+    for path in list(dict.fromkeys([*o, *t, *b])):
+        bv, ov, tv = (x.get(path, _MISSING) for x in (b, o, t))
+        if _same(ov, tv) or _same(tv, bv):
+            value = ov
+        elif _same(ov, bv):
+            value = tv
+        else:
+            clashes.append(format_path(path))
+            continue
+        if value is not _MISSING:
+            merged[path] = value
+    if clashes:
+        raise Conflict(file, clashes)
+    return _build(merged, ours, theirs)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is b or (a is not _MISSING and b is not _MISSING and type(a) is type(b) and a == b)
+
+
+def _build(merged: dict[KeyPath, Any], ours: Any, theirs: Any) -> Any:
+    """Rebuild a tree from leaves (keeping ours' order, then theirs' new keys)."""
+    result: dict[str, Any] = {}
+    for path in sorted(merged, key=lambda p: _order(p, ours, theirs)):
+        try:
+            set_value(result, path, merged[path])
+        except KeyError:
+            raise Conflict("", [format_path(path)]) from None
+    return result
+
+
+def _order(path: KeyPath, ours: Any, theirs: Any) -> tuple[int, ...]:
+    keys: list[int] = []
+    node_o, node_t = ours, theirs
+    for part in path:
+        if isinstance(part, int):
+            keys.append(part)
+        else:
+            names = list(node_o) if isinstance(node_o, dict) else []
+            names += [k for k in (node_t if isinstance(node_t, dict) else []) if k not in names]
+            keys.append(names.index(part) if part in names else len(names))
+        node_o = _child(node_o, part)
+        node_t = _child(node_t, part)
+    return tuple(keys)
+
+
+def _child(node: Any, part: Any) -> Any:
+    try:
+        return node[part]
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def _three_way(base: Any, ours: Any, theirs: Any, what: str, file: str) -> Any:
+    if ours == theirs or theirs == base:
+        return ours
+    if ours == base:
+        return theirs
+    raise Conflict(file, [what])
+
+
+def merge_files(base: Path, ours: Path, theirs: Path, name: str,
+                identities: Sequence[Identity]) -> SealedDocument:
+    """Merge three versions of a sealed file into `ours` (the git merge-driver contract)."""
+    opened = [_open(p, name, identities) for p in (base, ours, theirs)]
+    b, o, t = opened
+    if len({x.document.header.id for x in opened}) != 1:
+        raise Conflict(name, ["the file id (one side replaced the file)"])
+    data = merge_trees(b.plaintext(), o.plaintext(), t.plaintext(), name)
+    metadata = _three_way(b.document.metadata, o.document.metadata, t.document.metadata,
+                          "metadata", name)
+    base_r, ours_r, theirs_r = ([w.recipient for w in x.document.recipients] for x in opened)
+    recipients = _three_way(base_r, ours_r, theirs_r, "recipients", name)
+    newest = max(o.document.header.serial, t.document.header.serial)
+    o.document.header = o.document.header._replace(serial=newest)
+    merged = seal(data, previous=o, metadata=metadata, source=name,
+                  recipients=[parse_recipient(r) for r in recipients])
+    atomic_write(ours, merged.to_yaml().encode("utf-8"))
+    return merged
+
+
+def _open(path: Path, name: str, identities: Sequence[Identity]) -> Opened:
+    return open_document(parse_sealed(read_bytes(path), source=name), identities)
