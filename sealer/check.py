@@ -95,8 +95,12 @@ def check_files(files: Sequence[Path], *, identities: Sequence[Identity] | None 
     """Every finding for `files`, with severities from each file's sealer.yaml ("off" dropped)."""
     now = now or datetime.now(UTC)
     findings: list[Finding] = []
+    by_directory: dict[Path, Config | None] = {}  # one sealer.yaml lookup per directory
     for file in files:
-        config = project_for(file)
+        directory = file.absolute().parent
+        if directory not in by_directory:
+            by_directory[directory] = project_for(file)
+        config = by_directory[directory]
         findings += configured(config, check_file(file, config, identities=identities, now=now,
                                                   staged=staged))
     return findings

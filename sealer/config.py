@@ -186,16 +186,12 @@ def _relative(file: Path, root: Path) -> str | None:
 def find_config(start: Path) -> Path | None:
     """sealer.yaml in the directory of `start` or the nearest directory above it."""
     directory = start.absolute()
-    return _find_from(directory if directory.is_dir() else directory.parent)
-
-
-@lru_cache(maxsize=1024)
-def _find_from(directory: Path) -> Path | None:
-    path = directory / CONFIG_NAME
-    if path.is_file():
-        return path.resolve()
-    parent = directory.parent
-    return _find_from(parent) if parent != directory else None
+    directory = directory if directory.is_dir() else directory.parent
+    for candidate in (directory, *directory.parents):
+        path = candidate / CONFIG_NAME
+        if path.is_file():
+            return path.resolve()
+    return None
 
 
 def load_config(path: Path) -> Config:
@@ -268,11 +264,13 @@ def _check_principals(config: Config) -> None:
 
 
 def project_for(file: Path) -> Config | None:
-    """The sealer.yaml governing `file`, loaded (cached per path), or None."""
+    """The sealer.yaml governing `file`, loaded (cached while the file is unchanged), or None."""
     path = find_config(file)
-    return _cached(path) if path is not None else None
+    if path is None:
+        return None
+    return _cached(path, path.stat().st_mtime_ns)
 
 
 @lru_cache(maxsize=64)
-def _cached(path: Path) -> Config:
+def _cached(path: Path, mtime_ns: int) -> Config:
     return load_config(path)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import yamlio
-from .core import Opened, open_document, seal
+from .core import Opened, seal
 from .document import read_sealed
 from .envelope import Seam
 from .errors import SealerError, UsageError
@@ -25,8 +25,8 @@ from .files import (
     METADATA_KEY,
     Identities,
     Written,
+    open_audited,
     parse_plaintext,
-    resolve_identities,
     write_document,
 )
 from .fsio import locked, private_tempdir
@@ -136,7 +136,7 @@ def edit_file(path: Path, identities: Identities = None, *, run: RunEditor | Non
     run = run or run_editor(editor_command())
     opened = None
     if path.exists():
-        opened = open_document(read_sealed(path), resolve_identities(identities))
+        opened = open_audited(read_sealed(path), path, identities, action="edit")
     if opened is None and not recipients:
         raise UsageError("no such file", file=str(path),
                          hint="to create it, pass the readers' keys: -r age1… or -R FILE")

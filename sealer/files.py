@@ -52,9 +52,25 @@ def resolve_identities(identities: Identities) -> list[Identity]:
     return list(identities) if identities is not None else discover_identities([])
 
 
-def open_file(path: Path, identities: Identities = None) -> Opened:
-    """Read, unwrap and verify a sealed file."""
-    return open_document(read_sealed(path), resolve_identities(identities))
+def open_file(path: Path, identities: Identities = None, *, action: str = "open",
+              keys: Sequence[str] = ()) -> Opened:
+    """Read, unwrap and verify a sealed file, and record the access in the audit log first."""
+    return open_audited(read_sealed(path), path, identities, action=action, keys=keys)
+
+
+def open_audited(document: SealedDocument, path: Path, identities: Identities, *, action: str,
+                 keys: Sequence[str] = ()) -> Opened:
+    """open_document, with an audit entry written before anything can be decrypted."""
+    from .audit import record
+
+    try:
+        opened = open_document(document, resolve_identities(identities))
+    except SealerError as exc:
+        record(action, path, keys=keys, recipient=None, outcome=f"refused: {type(exc).__name__}")
+        raise
+    record(action, path, keys=keys, outcome="ok",
+           recipient=opened.identity.recipient if opened.identity else None)
+    return opened
 
 
 def write_document(path: Path, old: SealedDocument | None, new: SealedDocument) -> Written:
@@ -65,10 +81,11 @@ def write_document(path: Path, old: SealedDocument | None, new: SealedDocument) 
 
 
 @contextmanager
-def _editing(path: Path, identities: Identities) -> Iterator[Opened]:
+def _editing(path: Path, identities: Identities, action: str,
+             keys: Sequence[str] = ()) -> Iterator[Opened]:
     """Lock `path`'s directory and open the current version of the file."""
     with locked(path):
-        yield open_file(path, identities)
+        yield open_file(path, identities, action=action, keys=keys)
 
 
 # -- seal ------------------------------------------------------------------------------------
@@ -191,7 +208,7 @@ def _previous(output: Path, identities: Identities, replace: bool,
     if replace:
         return None
     try:
-        return open_document(from_tree(tree, str(output)), resolve_identities(identities))
+        return open_audited(from_tree(tree, str(output)), output, identities, action="seal")
     except NoIdentityError as exc:
         exc.hint = ("updating a sealed file needs one of its identities (-i KEYFILE); "
                     "--replace starts over with a new data key")
@@ -213,7 +230,7 @@ def _with_clear(metadata: dict[str, Any] | None, previous: Opened | None,
 def unseal_file(path: Path, identities: Identities = None, *,
                 with_metadata: bool = False) -> dict[str, Any]:
     """The decrypted document; with its metadata under `sealer:` when asked."""
-    opened = open_file(path, identities)
+    opened = open_file(path, identities, action="unseal")
     plain = opened.plaintext()
     if with_metadata and opened.document.metadata:
         plain[METADATA_KEY] = opened.document.metadata
@@ -223,7 +240,7 @@ def unseal_file(path: Path, identities: Identities = None, *,
 def get_value(path: Path, key: str, identities: Identities = None) -> Any:
     """One decrypted value (or subtree) by key path."""
     key_path = paths.parse_path(key)
-    opened = open_file(path, identities)
+    opened = open_file(path, identities, action="get", keys=[key])
     try:
         return opened.value(key_path)
     except KeyError:
@@ -281,7 +298,7 @@ def set_value(path: Path, key: str, value: Any, identities: Identities = None, *
               seam: Seam | None = None) -> Written:
     """Set one key (creating mappings on the way) and re-seal."""
     key_path = paths.parse_path(key)
-    with _editing(path, identities) as opened:
+    with _editing(path, identities, "set", [key]) as opened:
         plain = opened.plaintext()
         try:
             paths.set_value(plain, key_path, value)
@@ -308,7 +325,7 @@ def unset_values(path: Path, keys: Sequence[str], identities: Identities = None,
                  seam: Seam | None = None) -> Written:
     """Remove keys (and their metadata) and re-seal."""
     key_paths = [paths.parse_path(k) for k in keys]
-    with _editing(path, identities) as opened:
+    with _editing(path, identities, "unset", keys) as opened:
         plain = opened.plaintext()
         for text, key_path in zip(keys, key_paths, strict=True):
             try:
@@ -337,7 +354,7 @@ def _drop_key_metadata(metadata: dict[str, Any], plain: dict[str, Any]) -> dict[
 def recipients_add(path: Path, recipients: Sequence[Recipient], identities: Identities = None,
                    *, seam: Seam | None = None) -> Written:
     """Wrap the existing data key for more recipients; values are untouched."""
-    with _editing(path, identities) as opened:
+    with _editing(path, identities, "recipients-add") as opened:
         current = _current_recipients(opened)
         return _reseal(opened, opened.plaintext(), recipients=[*current, *recipients], seam=seam)
 
@@ -345,7 +362,7 @@ def recipients_add(path: Path, recipients: Sequence[Recipient], identities: Iden
 def recipients_remove(path: Path, recipients: Sequence[Recipient],
                       identities: Identities = None, *, seam: Seam | None = None) -> Written:
     """Drop recipients: a new data key and new ciphertext for every value."""
-    with _editing(path, identities) as opened:
+    with _editing(path, identities, "recipients-remove") as opened:
         current = _current_recipients(opened)
         gone = {r.text for r in recipients}
         missing = gone - {r.text for r in current}
@@ -362,7 +379,7 @@ def recipients_remove(path: Path, recipients: Sequence[Recipient],
 def rekey_file(path: Path, identities: Identities = None, *,
                seam: Seam | None = None) -> Written:
     """A new data key for the same recipients; every value re-encrypted."""
-    with _editing(path, identities) as opened:
+    with _editing(path, identities, "rekey") as opened:
         return _reseal(opened, opened.plaintext(), recipients=_current_recipients(opened),
                        rekey=True, seam=seam)
 

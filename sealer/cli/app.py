@@ -37,6 +37,7 @@ def _root(
 
 
 from . import (  # noqa: E402,F401  (registration)
+    cmd_audit,
     cmd_check,
     cmd_edit,
     cmd_gen,

@@ -1,0 +1,70 @@
+"""`sealer audit verify` and `sealer audit show`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .app import app
+from .common import check_format, dump, note, write_stdout
+
+audit_app = typer.Typer(help="Inspect the hash-chained log of every decryption.",
+                        no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+LogOption = Annotated[Path | None, typer.Option(
+    "--log", metavar="FILE", help="The audit log (default: $SEALER_AUDIT_LOG, else "
+                                  "$XDG_STATE_HOME/sealer/audit.log).")]
+
+
+@audit_app.command("verify", epilog="Example:\n\n  sealer audit verify && echo intact")
+def verify(log: LogOption = None) -> int:
+    """Check the hash chain: an edited, removed or reordered entry is reported with its line.
+
+    Prints the head hash: keep it elsewhere to detect entries cut from the end.
+    """
+    from ..audit import log_path
+    from ..audit import verify as check_chain
+
+    path = log or log_path()
+    count, head = check_chain(path)
+    note(f"{path}: {count} entries, chain intact")
+    write_stdout(head + "\n")
+    return 0
+
+
+@audit_app.command("show", epilog="""Examples:
+
+  sealer audit show --file secrets/prod/db.sealed.yaml
+
+  sealer audit show --since 2026-11-01 --format json | jq .
+""")
+def show(
+    log: LogOption = None,
+    file: Annotated[Path | None, typer.Option(help="Only this sealed file.")] = None,
+    key: Annotated[str | None, typer.Option(help="Only entries naming this key path.")] = None,
+    identity: Annotated[str | None, typer.Option(
+        help="Only this recipient (public key, or its beginning).")] = None,
+    since: Annotated[str | None, typer.Option(help="Only from this time (ISO 8601).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+) -> None:
+    """List audit entries, filtered by file, key, identity or time."""
+    from ..audit import entries, log_path
+
+    check_format(fmt, ("text", "json"))
+    wanted = str(file.absolute()) if file else None
+    rows = [e for e in entries(log or log_path())
+            if (wanted is None or e.get("file") == wanted)
+            and (key is None or key in e.get("keys", []))
+            and (identity is None or str(e.get("recipient") or "").startswith(identity))
+            and (since is None or str(e.get("time", "")) >= since)]
+    if fmt == "json":
+        write_stdout(dump(rows, "json"))
+        return
+    for e in rows:
+        who = (e.get("recipient") or "-")[:24]
+        keys = ",".join(e.get("keys", [])) or "*"
+        write_stdout(f"{e.get('time')}  {e.get('action'):<8} {e.get('outcome'):<10} "
+                     f"{e.get('user')}@{e.get('host')}  {who}  {e.get('file')}  {keys}\n")
