@@ -42,6 +42,7 @@ from . import (  # noqa: E402,F401  (registration)
     cmd_edit,
     cmd_gen,
     cmd_git,
+    cmd_history,
     cmd_keys,
     cmd_seal,
     cmd_values,
