@@ -84,6 +84,7 @@ class Config:
         self.rules = [self._rule(i, r) for i, r in enumerate(raw.get("creation_rules", []))]
         self.schemas: dict[str, str] = dict(raw.get("schemas", {}))
         self.policy: dict[str, Any] = dict(raw.get("policy", {}))
+        self._by_key: dict[str, str] | None = None
 
     def error(self, where: tuple[Any, ...], message: str, hint: str | None = None) -> ConfigError:
         line = self.lines.get(where) or self.lines.get(where[:-1]) or 1
@@ -149,12 +150,12 @@ class Config:
 
     def principal_for(self, recipient: str) -> str | None:
         """The principal name whose key is `recipient` (compared in canonical form)."""
-        from .keys import parse_recipient
+        if self._by_key is None:
+            from .keys import parse_recipient
 
-        for name, text in self.principals.items():
-            if _canonical(text, parse_recipient) == recipient:
-                return name
-        return None
+            self._by_key = {_canonical(text, parse_recipient): name
+                            for name, text in reversed(self.principals.items())}
+        return self._by_key.get(recipient)
 
     def severity(self, rule_id: str, default: str) -> str:
         rules: dict[str, str] = self.policy.get("rules", {})

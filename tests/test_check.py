@@ -235,6 +235,18 @@ BROKEN: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
+def test_shipped_schemas_are_valid_json_schemas() -> None:
+    """sealer skips meta-validation of its own schemas at run time; this is where it happens."""
+    import jsonschema
+
+    from sealer.schemas import schema_dirs
+
+    shipped = [p for d in schema_dirs() for p in d.glob("*.json")]
+    assert len(shipped) == 7
+    for path in shipped:
+        jsonschema.Draft202012Validator.check_schema(json.loads(path.read_text()))
+
+
 def test_every_builtin_schema_has_an_example_and_a_broken_case() -> None:
     examples = {p.stem for p in (ROOT / "examples" / "schemas").glob("*.yaml")}
     assert set(builtin_names()) == examples == set(BROKEN)
