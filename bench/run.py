@@ -42,6 +42,7 @@ STARTUP = "interpreter start"
 GET = "get 1 of 10 keys"
 DECRYPT = "decrypt 1,000 keys"
 ENCRYPT = "encrypt 1,000 keys"
+RENDER = "render 1,000 keys"
 
 
 class BenchError(Exception):
@@ -165,6 +166,13 @@ def write_yaml(path: Path, items: Iterable[tuple[str, str]]) -> None:
     path.write_text("".join(f'{key}: "{value}"\n' for key, value in items))
 
 
+def b64(text: str) -> str:
+    """How a value appears in a Kubernetes Secret's `data`."""
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
 def write_dotenv(path: Path, items: Iterable[tuple[str, str]]) -> None:
     path.write_text("".join(f"{key.upper()}={value}\n" for key, value in items))
 
@@ -258,6 +266,10 @@ def sealer_cases(tools: Tools, ws: Workspace) -> list[Case]:
              ws.tokens["key999"]),
         Case(ENCRYPT, "sealer", [sealer, "seal", "big.yaml", "-R", "recipients.txt", "-o",
                                  "new.sealed.yaml", "--replace"], env, cwd, prepare=fresh),
+        Case(RENDER, "sealer dotenv", [sealer, "render", "big.sealed.yaml", "-f", "dotenv",
+                                       "--stdout"], env, cwd, ws.tokens["key999"]),
+        Case(RENDER, "sealer k8s", [sealer, "render", "big.sealed.yaml", "-f", "k8s",
+                                    "--stdout"], env, cwd, b64(ws.tokens["key999"])),
     ]
 
 
@@ -269,6 +281,8 @@ def sops_cases(sops: Path, ws: Workspace, recipient: str) -> list[Case]:
         Case(DECRYPT, "sops", [exe, "decrypt", "big.sops.yaml"], env, cwd,
              ws.tokens["key999"]),
         Case(ENCRYPT, "sops", [exe, "encrypt", "--age", recipient, "big.yaml"], env, cwd),
+        Case(RENDER, "sops dotenv", [exe, "decrypt", "--output-type", "dotenv",
+                                     "big.sops.yaml"], env, cwd, ws.tokens["key999"]),
     ]
 
 
@@ -299,7 +313,7 @@ def all_cases(tools: Tools, ws: Workspace) -> list[Case]:
     if tools.dotenvx is not None:
         setup_dotenvx(tools.dotenvx, ws)
         cases += dotenvx_cases(tools.dotenvx, ws)
-    order = [STARTUP, GET, DECRYPT, ENCRYPT]
+    order = [STARTUP, GET, DECRYPT, ENCRYPT, RENDER]
     return sorted(cases, key=lambda case: order.index(case.scenario))
 
 
@@ -388,6 +402,10 @@ TARGETS = [
            (DECRYPT, "sops"), 1.0, at_most=True, strict=True),
     Target("sealer / sops, encrypt 1,000 keys (median)", (ENCRYPT, "sealer"),
            (ENCRYPT, "sops"), 1.0, at_most=True, strict=True),
+    Target("sealer / sops, render 1,000 keys to dotenv", (RENDER, "sealer dotenv"),
+           (RENDER, "sops dotenv"), 1.0, at_most=True, strict=True),
+    Target("sealer k8s / sops dotenv, render 1,000 keys", (RENDER, "sealer k8s"),
+           (RENDER, "sops dotenv"), 1.0, at_most=True, strict=True),
     Target("sealer get / Python floor (median)", (GET, "sealer"), (STARTUP, "Python floor"),
            1.25, at_most=True),
     Target("dotenvx get / sealer get (median)", (GET, "dotenvx"), (GET, "sealer"), 4.0,

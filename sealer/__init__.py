@@ -45,6 +45,9 @@ _EXPORTS = {
     "recipients_remove": "files",
     "rekey_file": "files",
     "edit_file": "editor",
+    "load": "render",
+    "Secrets": "render",
+    "RenderSpec": "render",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -80,6 +80,33 @@ class Staged:
             raise SealerError("is not in the git index", file=str(file))
         return blob
 
+    def configs(self) -> list[Config]:
+        """The sealer.yaml files being committed (a signers change may come alone)."""
+        from .config import CONFIG_NAME, load_config
+        from .gitindex import staged_paths
+
+        return [load_config(p) for p in staged_paths(self.root)
+                if p.name == CONFIG_NAME and p.is_file()]
+
+    def signers_changed(self, config: Config) -> list[Finding]:
+        """A `signers-changed` finding per environment whose signers (or their keys) differ
+        between the staged sealer.yaml and HEAD's."""
+        from .gitindex import head_blob, staged_blob
+
+        before, after = (_signer_view(read(self.root, config.path))
+                         for read in (head_blob, staged_blob))
+        out = []
+        for env in sorted(set(before) | set(after)):
+            if before.get(env) != after.get(env) and before.get(env, after.get(env)):
+                line = config.lines.get(("environments", env, "signers")) or 1
+                out.append(Finding(
+                    "signers-changed", RULES["signers-changed"][0], str(config.path), line, None,
+                    f"the signers of environment {env!r} changed: "
+                    f"{_signer_names(before.get(env))} -> {_signer_names(after.get(env))}",
+                    "who may sign is a security decision: have it reviewed, then set "
+                    "policy.rules.signers-changed to warn for this commit if your hook blocks it"))
+        return out
+
     def committed(self, file: Path) -> SealedDocument | None:
         from .gitindex import head_blob
 
@@ -103,7 +130,33 @@ def check_files(files: Sequence[Path], *, identities: Sequence[Identity] | None 
         config = by_directory[directory]
         findings += configured(config, check_file(file, config, identities=identities, now=now,
                                                   staged=staged))
+    if staged is not None:
+        configs = {c.path: c for c in by_directory.values() if c is not None}
+        configs.update((c.path, c) for c in staged.configs())
+        for config in configs.values():
+            findings += configured(config, staged.signers_changed(config))
     return findings
+
+
+def _signer_view(blob: bytes | None) -> dict[str, tuple[Any, ...]]:
+    """environment -> (require_signature, sorted (signer name, key text)) from sealer.yaml."""
+    try:
+        raw = yamlio.load(blob, source="sealer.yaml") if blob else None
+    except SealerError:
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    principals = raw.get("principals") or {}
+    out: dict[str, tuple[Any, ...]] = {}
+    for name, env in (raw.get("environments") or {}).items():
+        if isinstance(env, dict) and (env.get("signers") or env.get("require_signature")):
+            signers = sorted((str(n), str(principals.get(n))) for n in env.get("signers") or [])
+            out[str(name)] = (bool(env.get("require_signature")), tuple(signers))
+    return out
+
+
+def _signer_names(view: tuple[Any, ...] | None) -> str:
+    return ", ".join(name for name, _key in view[1]) or "(none)" if view else "(none)"
 
 
 def configured(config: Config | None, findings: Iterable[Finding]) -> list[Finding]:

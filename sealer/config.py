@@ -38,6 +38,8 @@ class Environment(NamedTuple):
     allowed: frozenset[str]  # recipients | allow
     required: frozenset[str]
     max_rotation_age: str | None
+    signers: tuple[str, ...] = ()  # principal names whose SSH keys may sign (docs/SIGNING.md)
+    require_signature: bool = False
 
 
 class Rule(NamedTuple):
@@ -115,8 +117,10 @@ class Config:
             raise self.error((*where, "require"), "a required principal is not allowed: "
                              + ", ".join(sorted(required - allowed)),
                              hint="add it to recipients or allow")
+        signers = self.expand(env.get("signers", []), (*where, "signers"))
         return Environment(name, tuple(recipients), frozenset(allowed), frozenset(required),
-                           env.get("max_rotation_age"))
+                           env.get("max_rotation_age"), tuple(signers),
+                           bool(env.get("require_signature", False)))
 
     def _rule(self, index: int, raw: dict[str, Any]) -> Rule:
         if raw["environment"] not in self.environments:

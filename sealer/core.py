@@ -23,7 +23,7 @@ from .envelope import (
 )
 from .errors import IntegrityError, NoIdentityError, UsageError
 from .keys import Identity, Recipient, check_recipient_mix
-from .paths import Path, get
+from .paths import Path, get, parse_path
 
 __all__ = ["Opened", "open_document", "seal", "wrap_key"]
 
@@ -78,6 +78,37 @@ class Opened:
                 except IntegrityError:
                     raise tampered(self.document.source) from None
                 out[path] = (type_name, plain, token)
+        return out
+
+    def versions(self) -> dict[str, list[dict[str, Any]]]:
+        """`versions` (FORMAT.md §10) with every value decrypted (a fresh copy each call)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for text, entries in self.document.versions.items():
+            base = parse_path(text)
+            out[text] = [{**e, "stages": list(e["stages"]),
+                          "value": self._decrypt_version(e["value"], base, (), e["id"])}
+                         for e in entries]
+        return out
+
+    def _decrypt_version(self, node: Any, base: Path, path: Path, vid: int) -> Any:
+        if isinstance(node, dict):
+            return {k: self._decrypt_version(v, base, (*path, k), vid) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self._decrypt_version(v, base, (*path, i), vid) for i, v in enumerate(node)]
+        try:
+            return decode_plaintext(*self.keys.decrypt((*base, *path), node, vid))
+        except IntegrityError:
+            raise tampered(self.document.source) from None
+
+    def version_plaintexts(self) -> dict[tuple[int, Path], tuple[str, bytes, str]]:
+        """(version id, full path) -> (type, plaintext, token) of every version token."""
+        out: dict[tuple[int, Path], tuple[str, bytes, str]] = {}
+        for _text, vid, path, token in self.document.version_tokens():
+            try:
+                type_name, plain = self.keys.decrypt(path, token, vid)
+            except IntegrityError:
+                raise tampered(self.document.source) from None
+            out[(vid, path)] = (type_name, plain, token)
         return out
 
 
@@ -160,6 +191,7 @@ class _Plan(NamedTuple):
     header: Header
     wrapped: list[WrappedKey]
     reuse: dict[Path, tuple[str, bytes, str]]
+    version_reuse: dict[tuple[int, Path], tuple[str, bytes, str]]
 
 
 def seal(
@@ -172,11 +204,14 @@ def seal(
     seam: Seam | None = None,
     wrap: Wrapper = wrap_key,
     source: str = "<input>",
+    versions: dict[str, list[dict[str, Any]]] | None = None,
 ) -> SealedDocument:
     """Seal `plaintext`, as a new file or as the next version of `previous`.
 
     Unchanged values of `previous` keep their tokens. Removing a recipient or `rekey=True`
     generates a new data key. When nothing changes, `previous.document` itself is returned.
+    `versions` are earlier/pending versions in plaintext (as `Opened.versions()` returns them);
+    None carries `previous`'s through, re-encrypted only when the data key changes.
     """
     seam = seam or SystemSeam()
     if metadata is None:
@@ -184,9 +219,14 @@ def seal(
     check_metadata(metadata, plaintext, source)
     plan = _plan(previous, recipients, rekey, seam, wrap, source)
     data = _encrypt_tree(plaintext, (), plan, ClearRule.from_metadata(metadata, source), seam)
-    if previous is not None and _same(previous.document, data, metadata, plan.wrapped):
+    if versions is None:
+        versions = previous.versions() if previous is not None else {}
+    sealed_versions = _encrypt_versions(_present(versions, plaintext), plan, seam)
+    if previous is not None and _same(previous.document, data, metadata, plan.wrapped) \
+            and previous.document.versions == sealed_versions:
         return previous.document
     document = SealedDocument(plan.header, data, _copy(metadata), plan.wrapped, b"", source)
+    document.versions = sealed_versions
     document.mac = plan.keys.mac(document.authenticated_tree())
     return document
 
@@ -209,7 +249,8 @@ def _plan(previous: Opened | None, recipients: Sequence[Recipient] | None, rekey
     old = previous.document
     header = Header(FORMAT_VERSION, old.header.id, old.header.serial + 1, old.header.created, now)
     if recipients is None:
-        return _Plan(previous.keys, header, list(old.recipients), previous.sealed_plaintexts())
+        return _Plan(previous.keys, header, list(old.recipients), previous.sealed_plaintexts(),
+                     previous.version_plaintexts())
     if not recipients:
         raise UsageError("a sealed file needs at least one recipient", file=source)
     kept = {w.recipient: w for w in old.recipients}
@@ -218,14 +259,15 @@ def _plan(previous: Opened | None, recipients: Sequence[Recipient] | None, rekey
         return _fresh(header, list(wanted.values()), seam, wrap)
     wrapped = [kept[t] if t in kept else WrappedKey(t, wrap(previous.keys.data_key, r))
                for t, r in sorted(wanted.items())]
-    return _Plan(previous.keys, header, wrapped, previous.sealed_plaintexts())
+    return _Plan(previous.keys, header, wrapped, previous.sealed_plaintexts(),
+                 previous.version_plaintexts())
 
 
 def _fresh(header: Header, recipients: Sequence[Recipient], seam: Seam, wrap: Wrapper) -> _Plan:
     data_key = seam.random(DATA_KEY_BYTES)
     unique = {r.text: r for r in recipients}
     wrapped = [WrappedKey(text, wrap(data_key, r)) for text, r in sorted(unique.items())]
-    return _Plan(Keys(data_key, header.id_bytes), header, wrapped, {})
+    return _Plan(Keys(data_key, header.id_bytes), header, wrapped, {}, {})
 
 
 def _encrypt_tree(node: Any, path: Path, plan: _Plan, rule: ClearRule, seam: Seam) -> Any:
@@ -240,3 +282,45 @@ def _encrypt_tree(node: Any, path: Path, plan: _Plan, rule: ClearRule, seam: Sea
     if old is not None and old[0] == type_name and old[1] == plain:
         return old[2]
     return plan.keys.encrypt(path, type_name, plain, seam.random(NONCE_BYTES))
+
+
+def _present(versions: dict[str, list[dict[str, Any]]],
+             plaintext: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Versions of keys that still exist (unsetting a key drops its versions)."""
+    out = {}
+    for text, entries in versions.items():
+        try:
+            get(plaintext, parse_path(text))
+        except KeyError:
+            continue
+        out[text] = entries
+    return out
+
+
+def _encrypt_versions(versions: dict[str, list[dict[str, Any]]], plan: _Plan,
+                      seam: Seam) -> dict[str, list[dict[str, Any]]]:
+    """Plaintext versions -> version tokens (FORMAT.md §10), reusing unchanged tokens."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for text, entries in versions.items():
+        if entries:
+            base = parse_path(text)
+            out[text] = [{"id": e["id"], "stages": list(e["stages"]), "created": e["created"],
+                          "value": _encrypt_version(e["value"], base, (), e["id"], plan, seam)}
+                         for e in entries]
+    return out
+
+
+def _encrypt_version(node: Any, base: Path, path: Path, vid: int, plan: _Plan,
+                     seam: Seam) -> Any:
+    if isinstance(node, dict):
+        return {k: _encrypt_version(v, base, (*path, k), vid, plan, seam)
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_encrypt_version(v, base, (*path, i), vid, plan, seam)
+                for i, v in enumerate(node)]
+    type_name, plain = encode_plaintext(node)
+    full = (*base, *path)
+    old = plan.version_reuse.get((vid, full))
+    if old is not None and old[0] == type_name and old[1] == plain:
+        return old[2]
+    return plan.keys.encrypt(full, type_name, plain, seam.random(NONCE_BYTES), vid)

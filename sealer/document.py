@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path as FsPath
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import yamlio
 from .envelope import FORMAT_VERSION, is_token, strict_b64decode
 from .errors import FormatError, SealerError, YamlError
 from .paths import Path, format_path, get, leaves, parse_path
+
+if TYPE_CHECKING:
+    from .signing import Signature
 
 __all__ = [
     "ClearRule",
@@ -27,6 +30,10 @@ __all__ = [
 ]
 
 TOP_LEVEL = ("sealer", "data", "metadata", "recipients", "mac")
+VERSIONS = "versions"  # FORMAT.md §10: optional, between `data` and `metadata`, when non-empty
+VERSION_FIELDS = ("id", "stages", "created", "value")
+STAGES = ("PENDING", "PREVIOUS")
+OPTIONAL_LAST = "signatures"  # FORMAT.md §11: optional, after `mac`, not under the MAC
 HEADER_FIELDS = ("format", "id", "serial", "created", "modified")
 _FILE_ID = re.compile(r"[0-9a-f]{32}\Z")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\Z")
@@ -118,6 +125,8 @@ class SealedDocument:
         self.recipients = recipients
         self.mac = mac
         self.source = source
+        self.signatures: list[Signature] = []
+        self.versions: dict[str, list[dict[str, Any]]] = {}
         self._rule: ClearRule | None = None
 
     @property
@@ -129,23 +138,39 @@ class SealedDocument:
 
     def authenticated_tree(self) -> dict[str, Any]:
         """Everything the MAC covers: the document without its `mac` entry."""
-        return {
-            "sealer": self.header.as_tree(),
-            "data": self.data,
-            "metadata": self.metadata,
-            "recipients": [{"recipient": w.recipient, "key": w.key} for w in self.recipients],
-        }
+        tree: dict[str, Any] = {"sealer": self.header.as_tree(), "data": self.data}
+        if self.versions:
+            tree[VERSIONS] = self.versions
+        tree["metadata"] = self.metadata
+        tree["recipients"] = [{"recipient": w.recipient, "key": w.key} for w in self.recipients]
+        return tree
 
     def to_yaml(self) -> str:
         import base64
 
         tree = self.authenticated_tree()
         tree["mac"] = base64.b64encode(self.mac).decode("ascii")
+        if self.signatures:
+            tree[OPTIONAL_LAST] = [s.as_tree() for s in self.signatures]
         return yamlio.dump(tree)
 
     def tokens(self) -> list[tuple[Path, str]]:
         """(path, token) of every encrypted value, in document order."""
         return [(p, v) for p, v in leaves(self.data) if is_token(v)]
+
+    def version_tokens(self) -> list[tuple[str, int, Path, str]]:
+        """(key text, version id, full path, token) of every version token (FORMAT.md §10)."""
+        out = []
+        for text, entries in self.versions.items():
+            base = parse_path(text)
+            for entry in entries:
+                out += [(text, entry["id"], (*base, *p), v)
+                        for p, v in _value_leaves(entry["value"])]
+        return out
+
+
+def _value_leaves(value: Any) -> list[tuple[Path, Any]]:
+    return list(leaves(value)) if isinstance(value, dict | list) else [((), value)]
 
 
 def looks_sealed(tree: Any) -> bool:
@@ -177,7 +202,12 @@ def _bad(source: str, problem: str, hint: str | None = None) -> FormatError:
 
 def from_tree(tree: dict[str, Any], source: str) -> SealedDocument:
     """A sealed document from its parsed YAML, with every structural check (FORMAT.md §1)."""
-    if tuple(tree) != TOP_LEVEL:
+    keys = tuple(tree)
+    if keys[-1:] == (OPTIONAL_LAST,):
+        keys = keys[:-1]
+    if keys[2:3] == (VERSIONS,):
+        keys = keys[:2] + keys[3:]
+    if keys != TOP_LEVEL:
         raise _bad(source, f"top-level keys must be {', '.join(TOP_LEVEL)} in this order")
     header = _header(tree["sealer"], source)
     data, metadata = tree["data"], tree["metadata"]
@@ -190,6 +220,10 @@ def from_tree(tree: dict[str, Any], source: str) -> SealedDocument:
     if mac is None or len(mac) != 32:
         raise _bad(source, "mac must be the base64 of 32 bytes")
     doc = SealedDocument(header, data, metadata, recipients, mac, source)
+    if OPTIONAL_LAST in tree:
+        doc.signatures = _signatures(tree[OPTIONAL_LAST], source)
+    if VERSIONS in tree:
+        doc.versions = _versions(tree[VERSIONS], data, source)
     _check_values(doc)
     check_metadata(metadata, data, source)
     return doc
@@ -225,6 +259,51 @@ def _recipients(raw: Any, source: str) -> list[WrappedKey]:
     if names != sorted(set(names)):
         raise _bad(source, "recipients must be sorted and unique")
     return out
+
+
+def _signatures(raw: Any, source: str) -> list[Signature]:
+    from .signing import Signature
+
+    fields = ("signer", "format", "signature")
+    if not isinstance(raw, list) or not raw or not all(
+            isinstance(e, dict) and tuple(e) == fields
+            and all(isinstance(v, str) and v for v in e.values()) for e in raw):
+        raise _bad(source, "signatures must be a non-empty list of mappings with signer, "
+                           "format and signature")
+    return [Signature(**entry) for entry in raw]
+
+
+def _versions(raw: Any, data: dict[str, Any], source: str) -> dict[str, list[dict[str, Any]]]:
+    """`versions` (FORMAT.md §10): key path -> list of {id, stages, created, value of tokens}."""
+    if not isinstance(raw, dict) or not raw:
+        raise _bad(source, "versions must be a non-empty mapping of key path to versions")
+    for text, entries in raw.items():
+        try:
+            get(data, parse_path(text))
+        except (KeyError, SealerError):
+            raise _bad(source, f"versions names {text!r}, which is not a key in data") from None
+        if not isinstance(entries, list) or not entries:
+            raise _bad(source, f"versions.{text} must be a non-empty list")
+        for entry in entries:
+            _version_entry(entry, text, source)
+        ids = [e["id"] for e in entries]
+        if ids != sorted(set(ids)):
+            raise _bad(source, f"versions.{text}: ids must be increasing")
+    return raw
+
+
+def _version_entry(entry: Any, text: str, source: str) -> None:
+    if not isinstance(entry, dict) or tuple(entry) != VERSION_FIELDS:
+        raise _bad(source, f"each version of {text} must hold {', '.join(VERSION_FIELDS)}")
+    vid, stages = entry["id"], entry["stages"]
+    if not isinstance(vid, int) or isinstance(vid, bool) or vid < 1:
+        raise _bad(source, f"versions.{text}: id must be a positive integer")
+    if not isinstance(stages, list) or not set(stages) <= set(STAGES) or len(stages) > 1:
+        raise _bad(source, f"versions.{text}: stages must be [], [PENDING] or [PREVIOUS]")
+    if not isinstance(entry["created"], str) or not _TIME.match(entry["created"]):
+        raise _bad(source, f"versions.{text}: created must be a time like 2026-01-31T12:00:00Z")
+    if not all(is_token(v) for _, v in _value_leaves(entry["value"])):
+        raise _bad(source, f"versions.{text}: every value of version {vid} must be encrypted")
 
 
 def _check_values(doc: SealedDocument) -> None:

@@ -103,10 +103,13 @@ def _path_bytes(path: Path) -> bytes:
     return bytes(out)
 
 
-def _aad(file_id: bytes, path: Path, type_name: str) -> bytes:
+def _aad(file_id: bytes, path: Path, type_name: str, version: int | None = None) -> bytes:
+    """FORMAT.md §3.2; with `version`, the separate domain of version tokens (§10)."""
+    domain = "sealer-value" if version is None else "sealer-version"
+    tail = b"" if version is None else _text(str(version))
     return b"".join((
-        _text("sealer-value"), _text(str(FORMAT_VERSION)), _field(file_id),
-        _field(_path_bytes(path)), _text(type_name),
+        _text(domain), _text(str(FORMAT_VERSION)), _field(file_id),
+        _field(_path_bytes(path)), _text(type_name), tail,
     ))
 
 
@@ -126,18 +129,20 @@ class Keys:
         self._aead = AESGCM(_hkdf(data_key, file_id, "sealer v1 value key"))
         self._mac_key = _hkdf(data_key, file_id, "sealer v1 mac key")
 
-    def encrypt(self, path: Path, type_name: str, plaintext: bytes, nonce: bytes) -> str:
-        sealed = self._aead.encrypt(nonce, plaintext, _aad(self.file_id, path, type_name))
+    def encrypt(self, path: Path, type_name: str, plaintext: bytes, nonce: bytes,
+                version: int | None = None) -> str:
+        aad = _aad(self.file_id, path, type_name, version)
+        sealed = self._aead.encrypt(nonce, plaintext, aad)
         return f"ENC[{type_name},{base64.b64encode(nonce + sealed).decode('ascii')}]"
 
-    def decrypt(self, path: Path, token: str) -> tuple[str, bytes]:
+    def decrypt(self, path: Path, token: str, version: int | None = None) -> tuple[str, bytes]:
         """(type, plaintext) of a token; IntegrityError if it does not authenticate."""
         type_name, raw = parse_token(token)
         if len(raw) < NONCE_BYTES + 16:
             raise IntegrityError("authentication failed")
         try:
             plain = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:],
-                                       _aad(self.file_id, path, type_name))
+                                       _aad(self.file_id, path, type_name, version))
         except InvalidTag:
             raise IntegrityError("authentication failed") from None
         return type_name, plain

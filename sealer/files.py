@@ -62,9 +62,11 @@ def open_audited(document: SealedDocument, path: Path, identities: Identities, *
                  keys: Sequence[str] = ()) -> Opened:
     """open_document, with an audit entry written before anything can be decrypted."""
     from .audit import record
+    from .signing import enforce_trust
 
     try:
         opened = open_document(document, resolve_identities(identities))
+        enforce_trust(document)
     except SealerError as exc:
         record(action, path, keys=keys, recipient=None, outcome=f"refused: {type(exc).__name__}")
         raise
@@ -76,8 +78,20 @@ def open_audited(document: SealedDocument, path: Path, identities: Identities, *
 def write_document(path: Path, old: SealedDocument | None, new: SealedDocument) -> Written:
     if old is not None and new is old:
         return Written(path, old, changed=False)
+    _sign(new)
     atomic_write(path, new.to_yaml().encode("utf-8"))
     return Written(path, new, changed=True)
+
+
+def _sign(document: SealedDocument) -> None:
+    """Sign with $SEALER_SIGNING_KEY when set (docs/SIGNING.md)."""
+    from .signing import sign_document, signing_key_from_env
+
+    key = signing_key_from_env()
+    if key is not None:
+        from .discovery import tty_prompt
+
+        sign_document(document, key, prompt=tty_prompt)
 
 
 @contextmanager
@@ -237,14 +251,23 @@ def unseal_file(path: Path, identities: Identities = None, *,
     return plain
 
 
-def get_value(path: Path, key: str, identities: Identities = None) -> Any:
-    """One decrypted value (or subtree) by key path."""
+def get_value(path: Path, key: str, identities: Identities = None, *,
+              stage: str = "current") -> Any:
+    """One decrypted value (or subtree) by key path; `stage` previous/pending reads the version
+    with that label (docs/FORMAT.md §10)."""
     key_path = paths.parse_path(key)
     opened = open_file(path, identities, action="get", keys=[key])
     try:
-        return opened.value(key_path)
+        value = opened.value(key_path)
     except KeyError:
         raise _no_key(path, key, opened.document.data) from None
+    if stage == "current":
+        return value
+    for entry in opened.versions().get(paths.format_path(key_path), []):
+        if stage.upper() in entry["stages"]:
+            return entry["value"]
+    raise SealerError(f"{key} has no {stage.upper()} version", file=str(path),
+                      hint=f"`sealer versions {path} {key}` lists its versions")
 
 
 def _no_key(path: Path, key: str, data: dict[str, Any]) -> SealerError:

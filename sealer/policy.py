@@ -35,6 +35,11 @@ RULES: dict[str, tuple[str, str]] = {
     "file-replaced": ("error", "a staged sealed file keeps its file id (check --staged)"),
     "plaintext-secret": ("error", "no plaintext file where a creation rule expects a sealed one"),
     "leaked-secret": ("error", "no private key or well-known token in any staged file"),
+    "signature-missing": ("error", "a file whose environment has require_signature is signed"),
+    "signature-invalid": ("error", "every signature verifies over the file's content"),
+    "signature-untrusted": ("error", "every signature is by one of the environment's signers"),
+    "signers-changed": ("error", "a change to an environment's signers is reviewed "
+                                 "(check --staged)"),
 }
 
 
@@ -87,7 +92,7 @@ class Subject(NamedTuple):
 
 def file_rules(subject: Subject) -> Iterator[Finding]:
     for rule in (_unmatched, _access, _file_name, _key_names, _required_metadata,
-                 _secrets_in_clear, _rotation):
+                 _secrets_in_clear, _rotation, _signatures):
         yield from rule(subject)
 
 
@@ -218,3 +223,48 @@ def _parse_time(text: str) -> datetime | None:
 
 def subtree(data: dict[str, Any], path: Path) -> Any:
     return get(data, path) if path else data
+
+
+def _signatures(s: Subject) -> Iterator[Finding]:
+    from .signing import SignatureError, signer_of
+
+    env = s.environment
+    expected = _expected_signers(s)
+    for index, entry in enumerate(s.document.signatures):
+        try:
+            key = signer_of(s.document, entry)
+        except SignatureError:
+            yield s.finding("signature-invalid", f"the signature by {_short(entry.signer)} does "
+                            "not verify: the signed content changed or it is damaged",
+                            where=("signatures", index),
+                            hint=f"re-sign: SEALER_SIGNING_KEY=KEY sealer rekey {s.file}")
+            continue
+        if env is not None and env.signers and key not in expected:
+            yield s.finding("signature-untrusted", f"signed by {_signer_name(s, key)}, which "
+                            f"may not sign {env.name} secrets (signers: {', '.join(env.signers)})",
+                            where=("signatures", index),
+                            hint="re-sign with a signer's key, or add the key to signers")
+    if env is not None and env.require_signature and not s.document.signatures:
+        yield s.finding("signature-missing", f"{env.name} requires a signature by one of: "
+                        f"{', '.join(env.signers) or '(no signers configured)'}",
+                        where=("sealer",),
+                        hint=f"sign it: SEALER_SIGNING_KEY=~/.ssh/id_ed25519 sealer rekey {s.file}")
+
+
+def _expected_signers(s: Subject) -> set[str]:
+    from .signing import canonical_key
+
+    env = s.environment
+    if env is None or s.config is None:
+        return set()
+    keys = (canonical_key(s.config.principals[name]) for name in env.signers)
+    return {k for k in keys if k is not None}
+
+
+def _signer_name(s: Subject, key: str) -> str:
+    from .signing import canonical_key
+
+    for name, text in (s.config.principals.items() if s.config else ()):
+        if canonical_key(text) == key:
+            return f"principal {name!r}"
+    return f"unknown key {_short(key)}"

@@ -282,8 +282,8 @@ ERRORS = [
     T("empty-key-path", "set app.sealed.yaml '' x -i alice.key", 2,
       "sealer: error: invalid key path '': a key is missing\n" + PATH_HINT),
     # usage
-    T("unknown-command", "frobnicate", 2,
-      "sealer: error: no such command 'frobnicate'\nsealer: hint: see `sealer --help`\n"),
+    T("unknown-command", "xyzzy", 2,
+      "sealer: error: no such command 'xyzzy'\nsealer: hint: see `sealer --help`\n"),
     T("unknown-option", "get --bogus app.sealed.yaml db.password", 2,
       "sealer: error: no such option: --bogus\nsealer: hint: see `sealer get --help`\n"),
     T("missing-argument", "get", 2,

@@ -44,6 +44,8 @@ from . import (  # noqa: E402,F401  (registration)
     cmd_git,
     cmd_history,
     cmd_keys,
+    cmd_render,
+    cmd_rotate,
     cmd_seal,
     cmd_values,
 )

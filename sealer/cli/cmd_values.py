@@ -33,6 +33,8 @@ VALUE_TYPES = ("str", "int", "float", "bool", "null", "bytes", "yaml")
   PGPASSWORD=$(sealer get app.sealed.yaml db.password) psql …
 
   sealer get app.sealed.yaml 'users[0]' --format json
+
+  sealer get app.sealed.yaml db --stage previous     # the value before the last rotation
 """)
 def get(
     file: FileArgument,
@@ -42,6 +44,9 @@ def get(
                                      help="raw (default), yaml or json.")] = "raw",
     force: Annotated[bool, typer.Option("--force", help="Print binary values to a terminal.")
                      ] = False,
+    stage: Annotated[str, typer.Option(
+        "--stage", help="current (default), previous or pending: which version of a rotated "
+                        "secret (see `sealer versions`).")] = "current",
     identity: IdentityOption = None,
 ) -> None:
     """Print one decrypted value, raw, for scripts.
@@ -52,7 +57,8 @@ def get(
     from ..files import get_value
 
     check_format(fmt, ("raw", "yaml", "json"))
-    value = get_value(file, key, identities(identity))
+    check_format(stage, ("current", "previous", "pending"), what="stage")
+    value = get_value(file, key, identities(identity), stage=stage)
     if fmt != "raw" or isinstance(value, dict | list):
         write_stdout(dump(value, "json" if fmt == "json" else "yaml"))
         return

@@ -1,0 +1,253 @@
+"""`sealer render` and `sealer exec`: sealed files into outputs and processes at deploy time."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperCommand
+
+from .app import app
+from .common import FilesArgument, IdentityOption, identities, note, write_stdout
+
+if TYPE_CHECKING:
+    from ..render import NameRule, Rendered, RenderSpec
+
+COMMAND_KEY = "sealer.exec.command"
+
+AllowOverrideOption = Annotated[bool, typer.Option(
+    "--allow-override", help="Let a later file redefine keys of an earlier one (an overlay). "
+                             "Without it a key defined twice is an error.")]
+SelectOption = Annotated[str | None, typer.Option(
+    "--select", metavar="KEY.PATH", help="Use only the mapping at this key path.")]
+PrefixOption = Annotated[str, typer.Option(
+    "--prefix", metavar="TEXT", help="Put this in front of every name (e.g. APP_).")]
+SeparatorOption = Annotated[str, typer.Option(
+    "--separator", metavar="TEXT", help="Join nested keys with this (default _): "
+                                        "db.password -> db_password.")]
+UpperOption = Annotated[bool, typer.Option(
+    "--upper", help="Uppercase the names made from keys: DB_PASSWORD.")]
+
+
+@app.command(epilog="""Examples:
+
+  sealer render app.sealed.yaml -f dotenv -o .env
+
+  sealer render base.sealed.yaml prod.sealed.yaml --allow-override -f k8s -o secret.yaml
+
+  sealer render app.sealed.yaml -t nginx.conf.j2 -o /etc/nginx/conf.d/app.conf
+
+  sealer render app.sealed.yaml -f github --upper -i -     # in a GitHub Actions step, key on stdin
+
+  sealer render app.sealed.yaml -f dotenv -o .env --check  # exit 1 if .env is out of date
+""")
+def render(
+    files: FilesArgument,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", "-f", metavar="FORMAT",
+        help="dotenv, shell, systemd, json, yaml, k8s (a Secret manifest), template or "
+             "github.")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "--out", "-o", metavar="FILE",
+        help="Write here, atomically, mode 0600 (new directories 0700). For github: default "
+             "$GITHUB_ENV or $GITHUB_OUTPUT.")] = None,
+    stdout: Annotated[bool, typer.Option(
+        "--stdout", help="Print instead of writing a file (refused to a terminal).")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="With --stdout: print secrets to a terminal all the same.")] = False,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Write nothing; exit 1 if the output file differs from what would be "
+                        "written (no values are printed).")] = False,
+    allow_override: AllowOverrideOption = False,
+    select: SelectOption = None,
+    prefix: PrefixOption = "",
+    separator: SeparatorOption = "_",
+    upper: UpperOption = False,
+    name: Annotated[str | None, typer.Option(
+        "--name", metavar="NAME",
+        help="k8s: the Secret's name (default: the first file's name).")] = None,
+    namespace: Annotated[str | None, typer.Option(
+        "--namespace", metavar="NAMESPACE", help="k8s: the Secret's namespace.")] = None,
+    kind: Annotated[str, typer.Option(
+        "--type", metavar="TYPE", help="k8s: Opaque, kubernetes.io/tls, kubernetes.io/basic-auth, "
+                       "kubernetes.io/dockerconfigjson, ….")] = "Opaque",
+    label: Annotated[list[str] | None, typer.Option(
+        "--label", metavar="KEY=VALUE", help="k8s: a label. Repeatable.")] = None,
+    annotation: Annotated[list[str] | None, typer.Option(
+        "--annotation", metavar="KEY=VALUE", help="k8s: an annotation. Repeatable.")] = None,
+    string_data: Annotated[bool, typer.Option(
+        "--string-data", help="k8s: values as text in stringData instead of base64 in "
+                              "data.")] = False,
+    template: Annotated[Path | None, typer.Option(
+        "--template", "-t", metavar="FILE",
+        help="A Jinja2 template (implies --format template).")] = None,
+    github_output: Annotated[bool, typer.Option(
+        "--github-output", help="github: step outputs ($GITHUB_OUTPUT) instead of environment "
+                                "variables ($GITHUB_ENV).")] = False,
+    identity: IdentityOption = None,
+) -> None:
+    """Render sealed files into an env file, a Secret manifest, a config file or CI variables.
+
+    Several files are merged in order (a base, then overlays). Everything is rendered in memory
+    first: a failure (a bad key, a template error, a missing file) writes nothing and leaves
+    the previous output as it was. See docs/RENDER.md for each format's exact rules.
+    """
+    from ..render import (
+        KubernetesOptions,
+        RenderSpec,
+        check_spec,
+        is_current,
+        write_output,
+    )
+    from ..render import render as render_files
+
+    kubernetes = KubernetesOptions(name, namespace, kind, _pairs(label, "--label"),
+                                   _pairs(annotation, "--annotation"), string_data)
+    spec = RenderSpec(_format(fmt, template), output, allow_override, select,
+                      _names(prefix, separator, upper), kubernetes, template,
+                      "output" if github_output else "env")
+    check_spec(spec)
+    _check_destination(spec, stdout=stdout, check=check, force=force)
+    rendered = render_files(files, spec, identities(identity))
+    if check:
+        _report_check(rendered, is_current(rendered))
+    elif stdout:
+        write_stdout(rendered.content)
+    else:
+        if rendered.commands:
+            write_stdout(rendered.commands)
+        write_output(rendered)
+        note(_written(files, rendered))
+
+
+def _format(fmt: str | None, template: Path | None) -> str:
+    from ..errors import UsageError
+    from ..render import FORMATS
+
+    if fmt is None and template is not None:
+        return "template"
+    if fmt is None:
+        raise UsageError("no --format given", hint=f"use one of: {', '.join(FORMATS)}")
+    return fmt
+
+
+def _names(prefix: str, separator: str, upper: bool) -> NameRule:
+    from ..render import NameRule
+
+    return NameRule(separator, prefix, upper)
+
+
+def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
+    from ..errors import UsageError
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{option} takes KEY=VALUE, not {item!r}")
+        out[key] = value
+    return out
+
+
+def _check_destination(spec: RenderSpec, *, stdout: bool, check: bool, force: bool) -> None:
+    """The flags that say where the output goes must make sense together (before decrypting)."""
+    from ..errors import UsageError
+
+    if spec.format == "github" and (stdout or check):
+        raise UsageError(f"--{'stdout' if stdout else 'check'} does not apply to the github "
+                         "format", hint="it appends to $GITHUB_ENV, or to -o FILE")
+    if stdout and (check or spec.output is not None):
+        raise UsageError("--stdout prints the output; it cannot go with "
+                         f"{'--check' if check else '-o/--output'}")
+    if stdout and not force and sys.stdout.isatty():
+        raise UsageError("refusing to print secrets to a terminal",
+                         hint="redirect stdout to a file or a pipe, or pass --force")
+    if not stdout and spec.output is None and spec.format != "github":
+        raise UsageError("no output file" if not check else "--check needs the file to "
+                         "compare with", hint="pass -o FILE" + ("" if check else
+                                                               ", or --stdout to print"))
+
+
+def _report_check(rendered: Rendered, current: bool) -> None:
+    from ..errors import SealerError
+
+    if not current:
+        missing = rendered.output is not None and not rendered.output.exists()
+        raise SealerError("does not exist" if missing else "is out of date",
+                          file=str(rendered.output),
+                          hint="run the same command without --check to write it")
+    note(f"{rendered.output}: up to date")
+
+
+def _written(files: list[Path], rendered: Rendered) -> str:
+    sources = ", ".join(map(str, files))
+    if rendered.append:
+        return f"{sources} -> {rendered.output} (appended; values masked in the log)"
+    return f"{sources} -> {rendered.output} ({rendered.format}, mode 0600)"
+
+
+# -- exec --------------------------------------------------------------------------------------
+
+
+class ExecCommand(TyperCommand):
+    """Everything after the first `--` is the command to run, kept away from option parsing."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if "--" in args:
+            at = args.index("--")
+            ctx.meta[COMMAND_KEY] = args[at + 1:]
+            args = args[:at]
+        return super().parse_args(ctx, args)
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [*super().collect_usage_pieces(ctx), "--", "CMD", "[ARGS]..."]
+
+
+@app.command("exec", cls=ExecCommand, epilog="""Examples:
+
+  sealer exec app.sealed.yaml -- ./manage.py migrate
+
+  sealer exec base.sealed.yaml prod.sealed.yaml --allow-override --upper -- node server.js
+
+  sealer exec app.sealed.yaml --clean-env --select db -- /usr/bin/env
+""")
+def exec_(
+    ctx: typer.Context,
+    files: FilesArgument,
+    clean_env: Annotated[bool, typer.Option(
+        "--clean-env", help="Give the command only the secrets, not this environment (the "
+                            "command is still looked up in the current PATH).")] = False,
+    keep_key_env: Annotated[bool, typer.Option(
+        "--keep-key-env", help="Pass on SEALER_IDENTITY, SEALER_IDENTITY_FILE, SOPS_AGE_KEY "
+                               "and SOPS_AGE_KEY_FILE (removed by default).")] = False,
+    allow_override: AllowOverrideOption = False,
+    select: SelectOption = None,
+    prefix: PrefixOption = "",
+    separator: SeparatorOption = "_",
+    upper: UpperOption = False,
+    identity: IdentityOption = None,
+) -> None:
+    """Run a command with the secrets in its environment, named as in the dotenv format.
+
+    The command replaces sealer (exec), so its exit code and signals reach the caller
+    unchanged. Values are never put in its arguments. Exit 127 if the command is not found,
+    126 if it cannot be run.
+    """
+    from ..errors import UsageError
+    from ..render import exec_command, secret_environment
+    from ..render.process import find_command
+    from ..render.spec import RenderSpec, check_spec
+
+    command = ctx.meta.get(COMMAND_KEY)
+    if not command:
+        raise UsageError("no command: give it after --" if command is None else
+                         "no command after --", hint="sealer exec FILE... -- CMD [ARGS...]")
+    names = _names(prefix, separator, upper)
+    check_spec(RenderSpec("dotenv", names=names, select=select))
+    find_command(command[0])  # a typo fails before anything is decrypted
+    env = secret_environment(files, identities(identity), names=names,
+                             allow_override=allow_override, select=select,
+                             base={} if clean_env else None, keep_key_variables=keep_key_env)
+    exec_command(command, env)

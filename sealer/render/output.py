@@ -1,0 +1,134 @@
+"""Putting rendered plaintext on disk: private, atomic, and never over a sealed file.
+
+A rendered file replaces its previous version atomically (sealer.fsio.atomic_write) with mode
+0600, in directories created 0700; the github format appends instead, in one write. Nothing
+here runs until the whole output is in memory, so a render that fails writes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from ..errors import SealerError, UsageError
+
+__all__ = ["Rendered", "is_current", "refuse_sealed_output", "write_output", "write_outputs"]
+
+
+class Rendered(NamedTuple):
+    """A rendered output, in memory.
+
+    `content` is the output's bytes. `output` is where it goes (None: the caller prints it).
+    `append` (github) adds `content` to the end of `output` instead of replacing it.
+    `commands` are workflow commands (`::add-mask::`) that must reach stdout before `content`
+    is written anywhere.
+    """
+
+    content: bytes
+    output: Path | None
+    format: str
+    append: bool = False
+    commands: bytes = b""
+
+
+def refuse_sealed_output(output: Path, inputs: Sequence[Path]) -> None:
+    """Plaintext must never replace a sealed file, an input above all (checked before
+    decrypting)."""
+    if not output.exists():
+        return
+    if any(_same(output, source) for source in inputs) or (output.is_file()
+                                                            and _is_sealed(output)):
+        raise UsageError("refusing to overwrite a sealed file with plaintext", file=str(output),
+                         hint="choose another -o path")
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
+
+
+def _is_sealed(path: Path) -> bool:
+    from ..document import looks_sealed
+    from ..fsio import read_bytes
+    from ..yamlio import MAX_BYTES, load
+
+    try:
+        return looks_sealed(load(read_bytes(path, limit=MAX_BYTES), source=str(path)))
+    except SealerError:
+        return False
+
+
+def write_output(rendered: Rendered) -> None:
+    """Write one output: atomically with mode 0600, or appended (github)."""
+    if rendered.output is None:
+        raise UsageError("no output file", hint="pass -o FILE, or --stdout to print")
+    if rendered.append:
+        _append(rendered.output, rendered.content)
+        return
+    from ..fsio import atomic_write
+
+    make_private_dirs(rendered.output.parent)
+    atomic_write(rendered.output, rendered.content, mode=0o600)
+
+
+def write_outputs(outputs: Sequence[Rendered]) -> None:
+    """Write several outputs rendered beforehand (render all first: a failure then writes
+    nothing). Each is replaced atomically; a disk failure half way can still leave the earlier
+    ones written."""
+    for rendered in outputs:
+        write_output(rendered)
+
+
+def is_current(rendered: Rendered) -> bool:
+    """Whether the file on disk holds exactly `content` (False when it is missing)."""
+    if rendered.output is None:
+        raise UsageError("--check needs the file to compare with", hint="pass -o FILE")
+    try:
+        with open(rendered.output, "rb") as fh:
+            return fh.read(len(rendered.content) + 1) == rendered.content
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise SealerError(f"cannot read: {exc.strerror or exc}", file=str(rendered.output)
+                          ) from None
+
+
+def make_private_dirs(directory: Path) -> None:
+    """Create `directory` and any missing parents with mode 0700 (existing ones are left)."""
+    missing = []
+    while str(directory) not in ("", ".") and not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+            os.chmod(path, 0o700)  # mkdir's mode is reduced by the umask
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise SealerError(f"cannot create the directory: {exc.strerror or exc}",
+                              file=str(path)) from None
+
+
+def _append(path: Path, data: bytes) -> None:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise SealerError(f"cannot open for appending: {exc.strerror or exc}",
+                          file=str(path)) from None
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # a pipe cannot be fsynced
+            os.fsync(fd)
+    except OSError as exc:
+        raise SealerError(f"cannot write: {exc.strerror or exc}", file=str(path)) from None
+    finally:
+        os.close(fd)
