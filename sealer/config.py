@@ -40,6 +40,7 @@ class Environment(NamedTuple):
     max_rotation_age: str | None
     signers: tuple[str, ...] = ()  # principal names whose SSH keys may sign (docs/SIGNING.md)
     require_signature: bool = False
+    require_post_quantum: bool = False
 
 
 class Rule(NamedTuple):
@@ -120,7 +121,8 @@ class Config:
         signers = self.expand(env.get("signers", []), (*where, "signers"))
         return Environment(name, tuple(recipients), frozenset(allowed), frozenset(required),
                            env.get("max_rotation_age"), tuple(signers),
-                           bool(env.get("require_signature", False)))
+                           bool(env.get("require_signature", False)),
+                           bool(env.get("require_post_quantum", False)))
 
     def _rule(self, index: int, raw: dict[str, Any]) -> Rule:
         if raw["environment"] not in self.environments:

@@ -22,6 +22,8 @@ RULES: dict[str, tuple[str, str]] = {
     "sealed-structure": ("error", "the sealed file is well-formed (and authentic, with a key)"),
     "unmatched-file": ("warn", "a creation rule in sealer.yaml covers the file"),
     "recipient-not-allowed": ("error", "every recipient is allowed for the file's environment"),
+    "recipient-not-post-quantum": ("error", "every recipient is a post-quantum key where the "
+                                            "environment sets require_post_quantum"),
     "recipient-missing": ("error", "every principal the environment requires is a recipient"),
     "schema-unknown": ("error", "the schemas the file names exist"),
     "schema-mismatch": ("error", "keys and types match the schema (no key needed)"),
@@ -118,10 +120,23 @@ def _access(s: Subject) -> Iterator[Finding]:
                             where=("recipients", index),
                             hint=f"remove it: sealer recipients remove {s.file} -r "
                                  f"{name or wrapped.recipient.split(' ')[0][:12] + '…'}")
+    if env.require_post_quantum:
+        yield from _post_quantum(s, env.name)
     for name in sorted(env.required - present):
         yield s.finding("recipient-missing", f"not sealed for {name!r}, which {env.name} requires",
                         where=("recipients",),
                         hint=f"sealer recipients add {s.file} -r {name}")
+
+
+def _post_quantum(s: Subject, env: str) -> Iterator[Finding]:
+    for index, wrapped in enumerate(s.document.recipients):
+        if not wrapped.recipient.startswith("age1pq1"):
+            yield s.finding("recipient-not-post-quantum",
+                            f"{_short(wrapped.recipient)} is a classical key; {env} requires "
+                            "post-quantum recipients", where=("recipients", index),
+                            hint="re-seal for age1pq1… keys only (sealer keygen --pq): "
+                                 f"sealer unseal {s.file} | sealer seal - -o {s.file} "
+                                 "-R pq-recipients.txt")
 
 
 def _short(recipient: str) -> str:

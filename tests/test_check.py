@@ -18,6 +18,7 @@ from sealing import new_identity
 from sealer import yamlio
 from sealer.check import check_files, collect_files
 from sealer.config import find_config, load_config
+from sealer.document import read_sealed
 from sealer.errors import ConfigError, SealerError
 from sealer.files import seal_file, set_value
 from sealer.schemas import builtin_names, resolve_schema, validate_values
@@ -380,3 +381,24 @@ def test_sarif_is_valid_sarif_2_1_0(project: Path, sarif_schema: dict[str, Any])
     levels = sorted(r["level"] for r in log["runs"][0]["results"])
     assert levels == ["error", "warning"]
     assert result.code == 1
+
+
+def test_environment_can_require_post_quantum_recipients(tmp_path: Path) -> None:
+    from sealer.discovery import keygen
+    from sealer.keys import parse_recipient
+
+    _, pq_text = keygen(tmp_path / "pq.key", now=datetime.now(UTC), pq=True)
+    pq = parse_recipient(pq_text)
+    (tmp_path / "sealer.yaml").write_text(
+        f"version: 1\nprincipals:\n  vault: {pq_text}\n  ci: {CI_R.text}\nenvironments:\n"
+        "  prod:\n    recipients: [vault]\n    allow: [ci]\n    require_post_quantum: true\n"
+        "creation_rules:\n  - {path: '**', environment: prod}\n")
+    good = tmp_path / "good.sealed.yaml"
+    seal_file(b"a: b\n", good, source="t")
+    assert [w.recipient for w in read_sealed(good).recipients] == [pq.text]
+    assert check_files([good]) == []
+    classical = tmp_path / "classical.sealed.yaml"
+    seal_file(b"a: b\n", classical, source="t", recipients=[CI_R])
+    [finding] = check_files([classical])
+    assert finding.rule == "recipient-not-post-quantum"
+    assert "requires post-quantum recipients" in finding.message
