@@ -158,8 +158,11 @@ def seal_file(
         if previous is None and project is not None:
             recipients, metadata = _project_defaults(project, output, recipients, metadata)
         metadata = _with_clear(metadata, previous, clear)
-        check_values(data, metadata if metadata is not None else (
-            previous.document.metadata if previous else {}), project, output)
+        effective = metadata if metadata is not None else (
+            previous.document.metadata if previous else {})
+        check_values(data, effective, project, output)
+        stamped = stamp_expiry(data, effective, project, output)
+        metadata = stamped if stamped != effective else metadata
         new = seal(data, previous=previous, recipients=recipients, metadata=metadata, seam=seam,
                    source=str(output))
         return write_document(output, previous.document if previous else None, new)
@@ -179,6 +182,39 @@ def _project_defaults(project: Config, output: Path, recipients: Sequence[Recipi
     if rule.clear and not (metadata or {}).get("clear"):
         metadata = {**(metadata or {}), "clear": dict(rule.clear)}
     return recipients, metadata
+
+
+def stamp_expiry(data: dict[str, Any], metadata: dict[str, Any], project: Config | None,
+                 output: Path) -> dict[str, Any]:
+    """Record each TLS certificate's end of validity as rotation.expires (FORMAT.md §10), so
+    `rotation status` and check can warn before it lapses; metadata is returned unchanged
+    when there is nothing to record."""
+    from .check import schema_targets
+    from .schemas import certificate_expiry
+
+    rule = project.rule_for(output) if project else None
+    out = metadata
+    for path, name in schema_targets(metadata, rule.schema if rule else None):
+        if name != "tls-certificate":
+            continue
+        try:
+            expires = certificate_expiry(paths.get(data, path) if path else data)
+        except KeyError:
+            continue
+        if expires is not None:
+            out = _set_expires(out, paths.format_path(path) if path else None, expires)
+    return out
+
+
+def _set_expires(metadata: dict[str, Any], key: str | None, expires: str) -> dict[str, Any]:
+    import copy
+
+    out = copy.deepcopy(metadata)
+    holder = out if key is None else out.setdefault("keys", {}).setdefault(key, {})
+    rotation = holder.setdefault("rotation", {})
+    if rotation.get("expires") != expires:
+        rotation["expires"] = expires
+    return out
 
 
 def check_values(data: dict[str, Any], metadata: dict[str, Any], project: Config | None,
@@ -315,7 +351,11 @@ def recipients_list(path: Path) -> list[str]:
 def _reseal(opened: Opened, plain: dict[str, Any], **kwargs: Any) -> Written:
     doc = opened.document
     path = Path(doc.source)
-    check_values(plain, kwargs.get("metadata") or doc.metadata, project_for(path), path)
+    metadata = kwargs.get("metadata") or doc.metadata
+    check_values(plain, metadata, project_for(path), path)
+    stamped = stamp_expiry(plain, metadata, project_for(path), path)
+    if stamped != metadata:
+        kwargs["metadata"] = stamped
     new = seal(plain, previous=opened, source=doc.source, **kwargs)
     return write_document(Path(doc.source), doc, new)
 

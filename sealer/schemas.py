@@ -261,6 +261,19 @@ def _check_tls(value: Mapping[str, Any]) -> str | None:
     return None
 
 
+def certificate_expiry(value: Any) -> str | None:
+    """`not after` of the PEM certificate in a tls-certificate value, or None."""
+    from cryptography import x509
+
+    if not isinstance(value, Mapping) or not isinstance(value.get("certificate"), str):
+        return None
+    try:
+        certificate = x509.load_pem_x509_certificate(value["certificate"].encode())
+    except ValueError:
+        return None
+    return certificate.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _check_ssh(value: Mapping[str, Any]) -> str | None:
     from cryptography.hazmat.primitives.serialization import (
         Encoding,

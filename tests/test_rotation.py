@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sealing import new_identity
 
+from sealer import yamlio
 from sealer.core import open_document, seal
 from sealer.document import parse_sealed, read_sealed
 from sealer.errors import IntegrityError, SealerError, UsageError
@@ -230,3 +231,38 @@ def test_status_cli_exit_codes_and_json(sealed: tuple[Path, Identity]) -> None:
     result = run("rotation", "status", path, "--due-within", "soon")
     assert result.code == 2 or result.code == 1
     assert "malformed interval" in result.err
+
+
+def test_tls_certificate_expiry_is_recorded_at_seal_time(tmp_path: Path) -> None:
+    """A tls-certificate value's end of validity becomes rotation.expires, which status uses."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from sealer.files import seal_file
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "t")])
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(start)
+            .not_valid_after(start + timedelta(days=90_000)).sign(key, hashes.SHA256()))
+    plain = {
+        "tls": {
+            "certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
+            "private_key": key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()).decode(),
+        },
+        "sealer": {"keys": {"tls": {"schema": "tls-certificate"}}},
+    }
+    out = tmp_path / "tls.sealed.yaml"
+    recipient = new_identity()[1]
+    seal_file(yamlio.dump(plain).encode(), out, source="t", recipients=[recipient])
+    expires = read_sealed(out).metadata["keys"]["tls"]["rotation"]["expires"]
+    end = start + timedelta(days=90_000)
+    assert expires == end.strftime("%Y-%m-%dT%H:%M:%SZ")
+    states = [rotation_status([out], now=now)[0].state
+              for now in (start, end - timedelta(days=3), end + timedelta(days=1))]
+    assert states == ["ok", "due soon", "expired"]

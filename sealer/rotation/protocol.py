@@ -271,8 +271,8 @@ def rotate_due(files: Sequence[Path], identities: Identities = None, *,
     results = []
     for file in _sealed_files(files):
         for key, rot in rotation_entries(read_sealed(file).metadata):
-            if not is_due(rot, now) and not rot.get("pending"):
-                continue
+            if not key or (not is_due(rot, now) and not rot.get("pending")):
+                continue  # key "" is the file's own entry: an expiry date, nothing to rotate
             say(f"{file}: rotating {key}")
             try:
                 rotate(file, key, identities, now=now, resume=bool(rot.get("pending")))

@@ -66,10 +66,11 @@ def parse_time(text: Any) -> datetime | None:
 def rotation_entries(metadata: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(key path text, rotation settings) of every key with rotation settings."""
     keys = metadata.get("keys")
+    out = [("", metadata["rotation"])] if isinstance(metadata.get("rotation"), dict) else []
     if not isinstance(keys, dict):
-        return []
-    return [(k, e["rotation"]) for k, e in keys.items()
-            if isinstance(e, dict) and isinstance(e.get("rotation"), dict)]
+        return out
+    return out + [(k, e["rotation"]) for k, e in keys.items()
+                  if isinstance(e, dict) and isinstance(e.get("rotation"), dict)]
 
 
 def due_date(rotation: dict[str, Any]) -> datetime | None:
@@ -131,6 +132,8 @@ def _row(file: str, key: str, rot: dict[str, Any], now: datetime,
         state = "in progress"
     elif expires is not None and expires <= now:
         state = "expired"
+    elif due is None and expires is not None:  # a hard end only (a TLS certificate)
+        state = "due soon" if expires - now <= due_within else "ok"
     elif due is None:
         state = "never rotated" if rot.get("rotated_at") is None else "ok"
     elif due <= now:
