@@ -328,6 +328,9 @@ def show_file(path: Path) -> dict[str, Any]:
         "recipients": [w.recipient for w in doc.recipients],
         "metadata": doc.metadata,
         "data": _redact(doc.data, (), doc),
+        **({"versions": {key: [{"id": e["id"], "stages": e["stages"], "created": e["created"]}
+                               for e in entries]
+                         for key, entries in doc.versions.items()}} if doc.versions else {}),
     }
 
 

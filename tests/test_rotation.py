@@ -60,6 +60,10 @@ def test_rotate_generator_versions_and_stages(sealed: tuple[Path, Identity]) -> 
     entries = doc.versions["api.token"]
     assert [e["id"] for e in entries] == [4, 5, 6]  # keep: 3
     assert [e["stages"] for e in entries] == [[], [], ["PREVIOUS"]]
+    from sealer.files import show_file
+
+    shown = show_file(path)["versions"]["api.token"]
+    assert [v["id"] for v in shown] == [4, 5, 6] and "value" not in shown[0]
     with pytest.raises(SealerError, match="no PENDING version"):
         get_value(path, "api.token", [ident], stage="pending")
 

@@ -131,7 +131,11 @@ def configure(
     generator: Annotated[str | None, typer.Option("--generator",
                                                   help="Generator kind (default password).")
                          ] = None,
-    length: Annotated[int | None, typer.Option("--length", help="Generator length.")] = None,
+    length: Annotated[int | None, typer.Option(
+        "--length", help="Length of generated passwords (for postgres: of the new passwords)."
+    )] = None,
+    exclude_characters: Annotated[str | None, typer.Option(
+        "--exclude-characters", help="Characters generated passwords must not contain.")] = None,
     keep: Annotated[int | None, typer.Option("--keep", help="Earlier versions to keep (3).")
                     ] = None,
     identity: IdentityOption = None,
@@ -139,11 +143,15 @@ def configure(
     """Set a secret's rotation settings (authenticated metadata; needs a key)."""
     from ..rotation.protocol import configure_rotation
 
-    settings = {k: v for k, v in (("strategy", strategy), ("admin", admin),
-                                  ("command", command)) if v}
+    settings: dict[str, Any] = {k: v for k, v in (("strategy", strategy), ("admin", admin),
+                                                  ("command", command)) if v}
+    options = {k: v for k, v in (("length", length),
+                                 ("exclude_characters", exclude_characters)) if v}
     gen: dict[str, Any] | None = None
-    if generator or length:
-        gen = {"kind": generator or "password", **({"length": length} if length else {})}
+    if rotator == "postgres" and options:
+        settings["password"] = options  # the postgres rotator makes its own passwords
+    elif generator or options:
+        gen = {"kind": generator or "password", **options}
     configure_rotation(file, key, identities(identity), every=every, rotator=rotator,
                        settings=settings, generator=gen, keep=keep)
     note(f"{file}: {key}: rotation every {every}")
