@@ -42,9 +42,19 @@ UpperOption = Annotated[bool, typer.Option(
   sealer render app.sealed.yaml -f github --upper -i -     # in a GitHub Actions step, key on stdin
 
   sealer render app.sealed.yaml -f dotenv -o .env --check  # exit 1 if .env is out of date
+
+  sealer render --env prod                   # every prod target named in sealer.yaml
 """)
 def render(
-    files: FilesArgument,
+    files: Annotated[list[Path] | None, typer.Argument(
+        metavar="[FILE]...", help="Sealed files, merged in order (or use --env/--target).")
+    ] = None,
+    env: Annotated[str | None, typer.Option(
+        "--env", metavar="ENV", help="Build every target of this environment in sealer.yaml.")
+    ] = None,
+    target: Annotated[list[str] | None, typer.Option(
+        "--target", metavar="NAME", help="Build this named target of sealer.yaml. Repeatable.")
+    ] = None,
     fmt: Annotated[str | None, typer.Option(
         "--format", "-f", metavar="FORMAT",
         help="dotenv, shell, systemd, json, yaml, k8s (a Secret manifest), template or "
@@ -103,6 +113,19 @@ def render(
     )
     from ..render import render as render_files
 
+    if env is not None or target:
+        if files or fmt or output or template or stdout:
+            from ..errors import UsageError
+
+            raise UsageError("--env/--target take their files, formats and outputs from "
+                             "sealer.yaml", hint="drop FILE arguments and -f/-o/-t/--stdout")
+        _render_targets(env, target or [], check=check, ids=identities(identity))
+        return
+    if not files:
+        from ..errors import UsageError
+
+        raise UsageError("no sealed files given", hint="sealer render FILE… -f FORMAT, or "
+                                                       "sealer render --env ENV")
     kubernetes = KubernetesOptions(name, namespace, kind, _pairs(label, "--label"),
                                    _pairs(annotation, "--annotation"), string_data)
     spec = RenderSpec(_format(fmt, template), output, allow_override, select,
@@ -120,6 +143,38 @@ def render(
             write_stdout(rendered.commands)
         write_output(rendered)
         note(_written(files, rendered))
+
+
+def _render_targets(env: str | None, names: list[str], *, check: bool, ids: Any) -> None:
+    """Render every chosen target in memory first; only then write (or compare) them all."""
+    from ..config import find_config, load_config
+    from ..errors import ConfigError
+    from ..render import check_spec, is_current, write_outputs
+    from ..render import render as render_files
+    from ..render.targets import select_targets
+
+    path = find_config(Path.cwd())
+    if path is None:
+        raise ConfigError("no sealer.yaml here or in any parent directory",
+                          hint="named targets live in sealer.yaml (docs/RENDER.md)")
+    chosen = select_targets(load_config(path), environment=env, names=names)
+    for t in chosen:
+        check_spec(t.spec)
+    rendered = [render_files(t.files, t.spec, ids) for t in chosen]
+    if check:
+        stale = [r for r in rendered if not is_current(r)]
+        for r in stale:
+            note(f"{r.output}: out of date")
+        if stale:
+            raise typer.Exit(1)
+        note(f"{len(rendered)} target(s) up to date")
+        return
+    for r in rendered:
+        if r.commands:
+            write_stdout(r.commands)
+    write_outputs(rendered)
+    for t, r in zip(chosen, rendered, strict=True):
+        note(f"{t.name}: {_written(t.files, r)}")
 
 
 def _format(fmt: str | None, template: Path | None) -> str:
