@@ -388,3 +388,25 @@ def _names(signers: Iterable[TrustedSigner]) -> str:
 def _short(key: str) -> str:
     kind, _, body = key.partition(" ")
     return f"{kind} {body[:16]}…"
+
+
+def signing_keygen(path: Path, *, comment: str = "sealer signing key") -> str:
+    """sealer's own signing key: a new Ed25519 key in OpenSSH format, mode 0600, never
+    overwritten (so ssh-keygen -Y and git's allowed_signers work with it too). Returns the
+    public key line for allowed_signers and sealer.yaml."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+        PublicFormat,
+    )
+
+    from .fsio import create_private_file
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption())
+    public = key.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
+    create_private_file(path, private)
+    return f"{public} {comment}"
+

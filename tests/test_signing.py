@@ -311,3 +311,21 @@ def test_staged_signers_change_is_flagged(tmp_path: Path, keys: dict[str, Path],
     assert "alice -> alice, bob" in findings[0].message
     result = run("check", "--staged", cwd=tmp_path)
     assert result.code == 1 and "signers-changed" in result.out
+
+
+def test_sealers_own_signing_key(tmp_path: Path) -> None:
+    """`sealer keygen --signing` makes an Ed25519 key that signs writes and that ssh-keygen
+    and allowed_signers understand."""
+    made = run("keygen", "--signing", "-o", tmp_path / "signing.key")
+    assert made.code == 0 and made.out.startswith("ssh-ed25519 ")
+    assert (tmp_path / "signing.key").stat().st_mode & 0o777 == 0o600
+    assert run("keygen", "--signing", "-o", tmp_path / "signing.key").code == 1  # no overwrite
+    message = b"sealer signature v1\x00payload"
+    signature = sign(message, tmp_path / "signing.key")
+    assert verify(message, signature) == " ".join(made.out.split()[:2])
+    (tmp_path / "allowed").write_text(f"ci@example.com {made.out}")
+    (tmp_path / "sig").write_text(signature)
+    result = subprocess.run([require_tool("ssh-keygen"), "-Y", "verify", "-f",
+                             str(tmp_path / "allowed"), "-I", "ci@example.com", "-n", "sealer",
+                             "-s", str(tmp_path / "sig")], input=message, capture_output=True)
+    assert result.returncode == 0, result.stderr

@@ -29,6 +29,8 @@ from .common import (
 
   sealer keygen -o ci-deploy.key        # prints the public key to share
 
+  sealer keygen --signing -o signing.key   # a key that signs seals (SEALER_SIGNING_KEY)
+
   sealer keygen --pq -o me-pq.key       # post-quantum: prints age1pq1…
 """)
 def keygen(
@@ -39,6 +41,10 @@ def keygen(
         "--pq", help="Make a post-quantum hybrid key (ML-KEM-768 + X25519, age1pq1…), as "
                      "`age-keygen -pq` does. A file's recipients must all be post-quantum or "
                      "all classical.")] = False,
+    signing: Annotated[bool, typer.Option(
+        "--signing", help="Make a signing key instead (Ed25519, OpenSSH format) for "
+                          "SEALER_SIGNING_KEY; needs -o. Prints the public line for "
+                          "allowed_signers and sealer.yaml.")] = False,
 ) -> None:
     """Create an age identity file (mode 0600, never overwritten) and print its public key.
 
@@ -50,6 +56,17 @@ def keygen(
 
     from ..discovery import keygen as make_key
 
+    if signing:
+        from ..errors import UsageError
+        from ..signing import signing_keygen
+
+        if output is None or pq:
+            raise UsageError("--signing needs -o FILE (and no --pq)",
+                             hint="sealer keygen --signing -o ~/.config/sealer/signing.key")
+        public_line = signing_keygen(output)
+        note(f"wrote a new signing key to {output}; set SEALER_SIGNING_KEY={output}")
+        write_stdout(public_line + "\n")
+        return
     path, public = make_key(output, now=datetime.now(UTC), pq=pq)
     note(f"wrote a new identity to {path}; keep it secret and back it up")
     write_stdout(public + "\n")
