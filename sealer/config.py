@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import yamlio
-from .errors import ConfigError
+from .errors import ConfigError, SealerError
 from .fsio import read_bytes
 
 __all__ = [
@@ -281,3 +281,28 @@ def project_for(file: Path) -> Config | None:
 @lru_cache(maxsize=64)
 def _cached(path: Path, mtime_ns: int) -> Config:
     return load_config(path)
+
+
+def environment_settings(file: Path) -> dict[str, Any]:
+    """The raw settings of the environment whose creation rule covers `file`, read without
+    validating sealer.yaml (readers use this on their hot path; check validates fully)."""
+    path = find_config(file)
+    if path is None:
+        return {}
+    try:
+        raw = yamlio.load(read_bytes(path), source=str(path))
+    except SealerError:  # a broken sealer.yaml is reported by check and seal
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    relative = _relative(file, path.parent.resolve())
+    for rule in raw.get("creation_rules") or []:
+        if (isinstance(rule, dict) and isinstance(rule.get("path"), str) and relative
+                and _glob(rule["path"]).match(relative)):
+            env = (raw.get("environments") or {}).get(rule.get("environment"))
+            settings = dict(env) if isinstance(env, dict) else {}
+            settings["_principals"] = raw.get("principals") or {}
+            settings["_groups"] = raw.get("groups") or {}
+            return settings
+    return {}
+

@@ -59,6 +59,23 @@ def open_file(path: Path, identities: Identities = None, *, action: str = "open"
     return open_audited(read_sealed(path), path, identities, action=action, keys=keys)
 
 
+def _enforce_signatures(document: SealedDocument, path: Path) -> None:
+    """The deploy-time trust anchor when given; otherwise the environment's require_signature.
+    The signing code is imported only when one of them applies."""
+    if os.environ.get("SEALER_TRUSTED_SIGNERS"):
+        from .signing import enforce_trust
+
+        enforce_trust(document)
+        return
+    from .config import environment_settings
+
+    settings = environment_settings(path)
+    if settings.get("require_signature") is True:
+        from .signing import enforce_required
+
+        enforce_required(document, settings)
+
+
 def open_audited(document: SealedDocument, path: Path, identities: Identities, *, action: str,
                  keys: Sequence[str] = ()) -> Opened:
     """open_document, with an audit entry written before anything can be decrypted."""
@@ -66,10 +83,7 @@ def open_audited(document: SealedDocument, path: Path, identities: Identities, *
 
     try:
         opened = open_document(document, resolve_identities(identities))
-        if os.environ.get("SEALER_TRUSTED_SIGNERS"):  # signing code only when trust is asked
-            from .signing import enforce_trust
-
-            enforce_trust(document)
+        _enforce_signatures(document, path)
     except SealerError as exc:
         record(action, path, keys=keys, recipient=None, outcome=f"refused: {type(exc).__name__}")
         raise

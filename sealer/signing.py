@@ -410,3 +410,40 @@ def signing_keygen(path: Path, *, comment: str = "sealer signing key") -> str:
     create_private_file(path, private)
     return f"{public} {comment}"
 
+
+def enforce_required(document: SealedDocument, settings: Mapping[str, Any]) -> None:
+    """Without a deploy-time trust anchor, still refuse an unsigned file whose environment
+    sets require_signature: it needs a valid signature by one of that environment's signers
+    (as sealer.yaml lists them; CI's `check --staged` reviews changes to that list)."""
+    from .errors import SealerError
+    from .keys import parse_recipient
+
+    if settings.get("require_signature") is not True:
+        return
+    principals, groups = settings["_principals"], settings["_groups"]
+    names = _expand(settings.get("signers") or [], groups)
+    allowed = set()
+    for name in names:
+        try:
+            allowed.add(parse_recipient(str(principals.get(name, ""))).text)
+        except SealerError:
+            continue
+    keys, _bad = valid_signers(document)
+    if not any(k in allowed for k in keys):
+        what = "is not signed" if not document.signatures else "is not signed by its signers"
+        raise SignatureError(f"{what}; its environment requires a signature",
+                             file=document.source,
+                             hint=f"expected a signature by {', '.join(names) or 'nobody'} "
+                                  "(set SEALER_SIGNING_KEY when writing it)")
+
+
+def _expand(names: Sequence[str], groups: Mapping[str, Any], seen: tuple[str, ...] = ()
+            ) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        if name in groups and name not in seen and isinstance(groups[name], list):
+            out += _expand(groups[name], groups, (*seen, name))
+        else:
+            out.append(name)
+    return out
+

@@ -329,3 +329,26 @@ def test_sealers_own_signing_key(tmp_path: Path) -> None:
                              str(tmp_path / "allowed"), "-I", "ci@example.com", "-n", "sealer",
                              "-s", str(tmp_path / "sig")], input=message, capture_output=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_require_signature_is_enforced_by_readers_without_an_anchor(tmp_path: Path) -> None:
+    """With require_signature in sealer.yaml, get/render refuse an unsigned (e.g. forged) file
+    even when no SEALER_TRUSTED_SIGNERS is given; a file signed by a listed signer opens."""
+    signer_pub = run("keygen", "--signing", "-o", tmp_path / "signing.key").out.strip()
+    secret = str(pyrage.x25519.Identity.generate())
+    me = parse_identities(secret.encode(), source="t", prompt=None)[0]
+    (tmp_path / "sealer.yaml").write_text(
+        f"version: 1\nprincipals:\n  me: {me.recipient}\n  release: {signer_pub}\n"
+        "environments:\n  prod:\n    recipients: [me]\n    signers: [release]\n"
+        "    require_signature: true\ncreation_rules:\n  - {path: '**', environment: prod}\n")
+    (tmp_path / "app.yaml").write_text("token: s3cret-value\n")
+    unsigned = run("seal", "app.yaml", "-o", "forged.sealed.yaml", cwd=tmp_path)
+    assert unsigned.code == 0, unsigned.err
+    refused = run("get", "forged.sealed.yaml", "token", "-i", "-", input=secret, cwd=tmp_path)
+    assert refused.code == 4 and "is not signed; its environment requires a signature" in (
+        refused.err) and "s3cret" not in refused.out + refused.err
+    signed = run("seal", "app.yaml", "-o", "app.sealed.yaml", cwd=tmp_path,
+                 env={"SEALER_SIGNING_KEY": str(tmp_path / "signing.key")})
+    assert signed.code == 0, signed.err
+    ok = run("get", "app.sealed.yaml", "token", "-i", "-", input=secret, cwd=tmp_path)
+    assert (ok.code, ok.out) == (0, "s3cret-value")
