@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +225,80 @@ class Editor:
             return []
         complete = self.log.read_text(encoding="utf-8").split("\n")[:-1]  # not a line half-written
         return [json.loads(line) for line in complete]
+
+
+# -- transcripts ------------------------------------------------------------------------------
+
+LOOKED_IN = ("sealer looked in $SEALER_IDENTITY, $SEALER_IDENTITY_FILE, $SOPS_AGE_KEY, "
+             "$SOPS_AGE_KEY_FILE, @HOME@/.config/sealer/keys.txt, @HOME@/.ssh/id_ed25519, "
+             "@HOME@/.ssh/id_rsa; pass -i FILE, or create a key with `sealer keygen`")
+
+Expected = str | re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class T:
+    """One transcript: `sealer ARGS` (shell syntax) with `stdin` and `env` -> code, out, err."""
+
+    id: str
+    args: str
+    code: int
+    err: Expected
+    out: Expected = ""
+    stdin: str | bytes | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def secret_key(demo: Demo) -> str:
+    return next(line for line in demo.key.read_text().splitlines()
+                if line.startswith("AGE-SECRET-KEY-"))
+
+
+def substitute(text: str, demo: Demo, home: Path, *, regex: bool = False) -> str:
+    """Fill in @R@, @RSHORT@, @OTHER@, @SECRET@ and @HOME@ (escaped for a regex if asked)."""
+    values = {"@RSHORT@": demo.recipient[:16] + "…", "@R@": demo.recipient,
+              "@OTHER@": demo.other_recipient, "@SECRET@": secret_key(demo), "@HOME@": str(home)}
+    for name, value in values.items():
+        text = text.replace(name, re.escape(value) if regex else value)
+    return text
+
+
+def check(actual: str, expected: Expected, demo: Demo, home: Path) -> None:
+    if isinstance(expected, re.Pattern):
+        pattern = substitute(expected.pattern, demo, home, regex=True)
+        assert re.fullmatch(pattern, actual), f"{actual!r} does not match {pattern!r}"
+    else:
+        assert actual == substitute(expected, demo, home)
+
+
+def run_on_terminal(demo: Demo, *args: str) -> tuple[int, bytes, str]:
+    """Run sealer with stdout on a pseudo-terminal; (code, what the terminal showed, stderr).
+
+    A thread drains the terminal while sealer runs, so large output cannot block it."""
+    leader, follower = pty.openpty()
+    shown = bytearray()
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: no writer left
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        proc = subprocess.run([*SEALER, *args], stdin=subprocess.DEVNULL, stdout=follower,
+                              stderr=subprocess.PIPE, cwd=demo.dir, env=sealer_env(),
+                              timeout=60, check=False)
+    finally:
+        os.close(follower)
+        reader.join(timeout=10)
+        os.close(leader)
+    err = proc.stderr.decode("utf-8")
+    assert_no_traceback(err)
+    return proc.returncode, bytes(shown), err
+

@@ -9,17 +9,22 @@ key and @HOME@ the test's $HOME. A failing command must leave every file as it w
 
 from __future__ import annotations
 
-import os
-import pty
 import re
 import shlex
-import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cli_helpers import EXAMPLE, SEALER, Demo, assert_no_traceback, sealer_env
+from cli_helpers import (
+    EXAMPLE,
+    LOOKED_IN,
+    Demo,
+    T,
+    check,
+    run_on_terminal,
+    secret_key,
+    substitute,
+)
 
 from sealer import __version__
 
@@ -28,9 +33,6 @@ pytest_plugins = ["cli_fixtures"]
 PATH_HINT = 'sealer: hint: write paths like db.password, users[0].name or "key.with.dots".field\n'
 TAMPERED = ("authentication failed: the file is corrupt or was modified without its key\n"
             "sealer: hint: restore it from git (`git checkout -- FILE`) or ask its owner\n")
-LOOKED_IN = ("sealer looked in $SEALER_IDENTITY, $SEALER_IDENTITY_FILE, $SOPS_AGE_KEY, "
-             "$SOPS_AGE_KEY_FILE, @HOME@/.config/sealer/keys.txt, @HOME@/.ssh/id_ed25519, "
-             "@HOME@/.ssh/id_rsa; pass -i FILE, or create a key with `sealer keygen`")
 SHOW = re.compile(r"""file: app\.sealed\.yaml
 format: 1
 id: [0-9a-f]{32}
@@ -55,20 +57,6 @@ data:
   - <str, encrypted>
 """)
 
-Expected = str | re.Pattern[str]
-
-
-@dataclass(frozen=True)
-class T:
-    """One transcript: `sealer ARGS` (shell syntax) with `stdin` and `env` -> code, out, err."""
-
-    id: str
-    args: str
-    code: int
-    err: Expected
-    out: Expected = ""
-    stdin: str | bytes | None = None
-    env: dict[str, str] = field(default_factory=dict)
 
 
 SUCCESS = [
@@ -348,27 +336,6 @@ ERRORS = [
 ]
 
 
-def secret_key(demo: Demo) -> str:
-    return next(line for line in demo.key.read_text().splitlines()
-                if line.startswith("AGE-SECRET-KEY-"))
-
-
-def substitute(text: str, demo: Demo, home: Path, *, regex: bool = False) -> str:
-    values = {"@RSHORT@": demo.recipient[:16] + "…", "@R@": demo.recipient,
-              "@OTHER@": demo.other_recipient, "@SECRET@": secret_key(demo), "@HOME@": str(home)}
-    for name, value in values.items():
-        text = text.replace(name, re.escape(value) if regex else value)
-    return text
-
-
-def check(actual: str, expected: Expected, demo: Demo, home: Path) -> None:
-    if isinstance(expected, re.Pattern):
-        pattern = substitute(expected.pattern, demo, home, regex=True)
-        assert re.fullmatch(pattern, actual), f"{actual!r} does not match {pattern!r}"
-    else:
-        assert actual == substitute(expected, demo, home)
-
-
 def tamper(text: str) -> str:
     """Flip one base64 character in the middle of the first token (still canonical base64)."""
     start = text.index("ENC[str,") + len("ENC[str,") + 4
@@ -487,33 +454,6 @@ def test_no_arguments_prints_help_and_no_empty_error(demo: Demo) -> None:
     result = demo.run("recipients")
     assert result.code == 2
     assert "Usage: sealer recipients" in result.out and "sealer: error" not in result.err
-
-
-def run_on_terminal(demo: Demo, *args: str) -> tuple[int, bytes, str]:
-    """Run sealer with stdout on a pseudo-terminal; returns (code, terminal output, stderr)."""
-    leader, follower = pty.openpty()
-    try:
-        proc = subprocess.run([*SEALER, *args], stdin=subprocess.DEVNULL, stdout=follower,
-                              stderr=subprocess.PIPE, cwd=demo.dir, env=sealer_env(),
-                              timeout=60, check=False)
-        os.close(follower)
-        follower = -1
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # EIO: the terminal has no writer left
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        if follower >= 0:
-            os.close(follower)
-        os.close(leader)
-    err = proc.stderr.decode("utf-8")
-    assert_no_traceback(err)
-    return proc.returncode, shown, err
 
 
 @pytest.fixture

@@ -12,17 +12,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pty
 import re
 import shlex
 import stat
 import subprocess
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cli_helpers import SEALER, Demo, assert_no_traceback, sealer_env, start
+from cli_helpers import (
+    LOOKED_IN,
+    Demo,
+    T,
+    check,
+    run_on_terminal,
+    start,
+    substitute,
+)
 
 from sealer.core import seal
 from sealer.discovery import discover_identities
@@ -58,29 +64,12 @@ stringData:
   username: admin
   password: c0rrect-horse
 """)
-LOOKED_IN = ("sealer looked in $SEALER_IDENTITY, $SEALER_IDENTITY_FILE, $SOPS_AGE_KEY, "
-             "$SOPS_AGE_KEY_FILE, @HOME@/.config/sealer/keys.txt, @HOME@/.ssh/id_ed25519, "
-             "@HOME@/.ssh/id_rsa; pass -i FILE, or create a key with `sealer keygen`")
 FORMATS = "dotenv, shell, systemd, json, yaml, k8s, template, github"
 OVERRIDE = ("sealer: hint: a key may be defined in one file only; to let later files override "
             "earlier ones, pass --allow-override\n")
 ENV_NAME_HINT = ("sealer: hint: environment names are letters, digits and _, not starting with "
                  "a digit; rename the key, or pass --prefix\n")
 
-Expected = str | re.Pattern[str]
-
-
-@dataclass(frozen=True)
-class T:
-    """`sealer ARGS` (shell syntax) with `stdin` and `env` -> code, stdout, stderr."""
-
-    id: str
-    args: str
-    code: int
-    err: Expected
-    out: Expected = ""
-    stdin: str | None = None
-    env: dict[str, str] = field(default_factory=dict)
 
 
 K = "-i alice.key"
@@ -224,19 +213,6 @@ ERRORS = [
 ]
 
 
-def secret_key(demo: Demo) -> str:
-    return next(line for line in demo.key.read_text().splitlines()
-                if line.startswith("AGE-SECRET-KEY-"))
-
-
-def substitute(text: str, demo: Demo, home: Path) -> str:
-    values = {"@RSHORT@": demo.recipient[:16] + "…", "@SECRET@": secret_key(demo),
-              "@HOME@": str(home)}
-    for name, value in values.items():
-        text = text.replace(name, value)
-    return text
-
-
 def seal_for_demo(demo: Demo, name: str, data: dict[str, object]) -> None:
     path = demo.dir / name
     document = seal(data, recipients=[parse_recipient(demo.recipient)], source=str(path))
@@ -271,13 +247,6 @@ def files(demo: Demo) -> Demo:
 def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
     return {str(p.relative_to(directory)): (p.read_bytes(), stat.S_IMODE(p.stat().st_mode))
             for p in sorted(directory.rglob("*")) if p.is_file()}
-
-
-def check(actual: str, expected: Expected, demo: Demo, home: Path) -> None:
-    if isinstance(expected, re.Pattern):
-        assert re.fullmatch(expected, actual), actual
-    else:
-        assert actual == substitute(expected, demo, home)
 
 
 @pytest.mark.parametrize("t", SUCCESS + ERRORS, ids=lambda t: t.id)
@@ -352,36 +321,6 @@ def unblock(proc: subprocess.Popen[bytes], fifo: Path) -> None:
     proc.kill()
     with contextlib.suppress(OSError):  # wake a reader waiting for a writer
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-
-
-def run_on_terminal(demo: Demo, *args: str) -> tuple[int, bytes, str]:
-    """Run sealer with stdout on a pseudo-terminal; (code, what the terminal showed, stderr)."""
-    leader, follower = pty.openpty()
-    shown = bytearray()
-
-    def drain() -> None:
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # EIO: no writer left
-                return
-            if not chunk:
-                return
-            shown.extend(chunk)
-
-    reader = threading.Thread(target=drain)
-    reader.start()
-    try:
-        proc = subprocess.run([*SEALER, *args], stdin=subprocess.DEVNULL, stdout=follower,
-                              stderr=subprocess.PIPE, cwd=demo.dir, env=sealer_env(),
-                              timeout=60, check=False)
-    finally:
-        os.close(follower)
-        reader.join(timeout=10)
-        os.close(leader)
-    err = proc.stderr.decode("utf-8")
-    assert_no_traceback(err)
-    return proc.returncode, bytes(shown), err
 
 
 def test_secrets_are_not_printed_to_a_terminal(files: Demo) -> None:
