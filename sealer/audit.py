@@ -55,22 +55,15 @@ def settings_for(file: Path) -> Settings:
     Only the `audit:` block is read here, without validating the whole file: a one-key `get`
     must not pay for JSON Schema (check and seal validate sealer.yaml fully).
     """
-    from . import yamlio
-    from .config import find_config
+    from .config import raw_config
 
     required = os.environ.get("SEALER_AUDIT_REQUIRED") == "1"
     path = log_path()
-    config = find_config(file)
-    audit: Any = {}
-    if config is not None:
-        try:
-            raw = yamlio.load(config.read_bytes(), source=str(config))
-        except (SealerError, OSError):
-            raw = None
-        audit = raw.get("audit") if isinstance(raw, dict) else None
-        audit = audit if isinstance(audit, dict) else {}
-    if audit.get("path") and not os.environ.get("SEALER_AUDIT_LOG") and config is not None:
-        path = config.parent / str(audit["path"])
+    found = raw_config(file)
+    audit: Any = found[1].get("audit") if found else None
+    audit = audit if isinstance(audit, dict) else {}
+    if audit.get("path") and not os.environ.get("SEALER_AUDIT_LOG") and found is not None:
+        path = found[0].parent / str(audit["path"])
     return Settings(path, required or audit.get("required") is True)
 
 

@@ -283,18 +283,35 @@ def _cached(path: Path, mtime_ns: int) -> Config:
     return load_config(path)
 
 
-def environment_settings(file: Path) -> dict[str, Any]:
-    """The raw settings of the environment whose creation rule covers `file`, read without
-    validating sealer.yaml (readers use this on their hot path; check validates fully)."""
+def raw_config(file: Path) -> tuple[Path, dict[str, Any]] | None:
+    """(path, parsed but unvalidated sealer.yaml) governing `file`, or None.
+
+    For readers' hot path (audit settings, require_signature): one parse per process while the
+    file is unchanged, and no JSON Schema; check and seal validate sealer.yaml fully. A broken
+    sealer.yaml reads as none here and is reported by those commands.
+    """
     path = find_config(file)
     if path is None:
-        return {}
+        return None
+    raw = _parsed(path, path.stat().st_mtime_ns)
+    return (path, raw) if raw is not None else None
+
+
+@lru_cache(maxsize=16)
+def _parsed(path: Path, mtime_ns: int) -> dict[str, Any] | None:
     try:
         raw = yamlio.load(read_bytes(path), source=str(path))
-    except SealerError:  # a broken sealer.yaml is reported by check and seal
+    except SealerError:
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+def environment_settings(file: Path) -> dict[str, Any]:
+    """The raw settings of the environment whose creation rule covers `file` (unvalidated)."""
+    found = raw_config(file)
+    if found is None:
         return {}
-    if not isinstance(raw, dict):
-        return {}
+    path, raw = found
     relative = _relative(file, path.parent.resolve())
     for rule in raw.get("creation_rules") or []:
         if (isinstance(rule, dict) and isinstance(rule.get("path"), str) and relative

@@ -369,8 +369,9 @@ def _reseal(opened: Opened, plain: dict[str, Any], **kwargs: Any) -> Written:
     doc = opened.document
     path = Path(doc.source)
     metadata = kwargs.get("metadata") or doc.metadata
-    check_values(plain, metadata, project_for(path), path)
-    stamped = stamp_expiry(plain, metadata, project_for(path), path)
+    project = project_for(path)
+    check_values(plain, metadata, project, path)
+    stamped = stamp_expiry(plain, metadata, project, path)
     if stamped != metadata:
         kwargs["metadata"] = stamped
     new = seal(plain, previous=opened, source=doc.source, **kwargs)
