@@ -1,26 +1,74 @@
 """sealer: encrypted secrets in git, sealed for named age and SSH keys.
 
-The library is usable without the CLI. Everything below is imported on first use, so importing
-`sealer` costs nothing until you call it::
+The library is usable without the CLI. Names are imported on first use, so importing `sealer`
+costs nothing until you call it; type checkers and IDEs see the real signatures::
 
     import sealer
-    doc = sealer.unseal_file(Path("app.sealed.yaml"))  # identities found as the CLI finds them
-    sealer.set_value(Path("app.sealed.yaml"), "db.password", "s3cret")
+    doc = sealer.unseal_file("app.sealed.yaml")  # identities found as the CLI finds them
+    sealer.set_value("app.sealed.yaml", "db.password", "s3cret")
+
+Every error a caller can cause is a `sealer.SealerError` (see its subclasses below and the
+README's exit-code table); nothing else is raised for bad input.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
+
+if TYPE_CHECKING:  # the real names for mypy and IDEs; at run time __getattr__ imports them
+    from .access import Written
+    from .audit import AuditError
+    from .core import Opened, open_document, seal
+    from .discovery import discover_identities, keygen
+    from .document import SealedDocument, parse_sealed, read_sealed
+    from .editor import edit_file
+    from .errors import (
+        BusyError,
+        ConfigError,
+        FormatError,
+        IdentityError,
+        IntegrityError,
+        NoIdentityError,
+        PolicyError,
+        SealerError,
+        UsageError,
+        YamlError,
+    )
+    from .files import (
+        get_value,
+        open_file,
+        recipients_add,
+        recipients_list,
+        recipients_remove,
+        rekey_file,
+        seal_file,
+        set_value,
+        show_file,
+        sign_file,
+        unseal_file,
+        unset_values,
+    )
+    from .fsio import StrPath
+    from .keys import Identity, Recipient, parse_identities, parse_recipient
+    from .render import RenderSpec, Secrets, load
+    from .signing import SignatureError
 
 _EXPORTS = {
-    "SealerError": "errors",
-    "NoIdentityError": "errors",
-    "IntegrityError": "errors",
+    "AuditError": "audit",
+    "BusyError": "errors",
+    "ConfigError": "errors",
     "FormatError": "errors",
+    "IdentityError": "errors",
+    "IntegrityError": "errors",
+    "NoIdentityError": "errors",
+    "PolicyError": "errors",
+    "SealerError": "errors",
+    "SignatureError": "signing",
     "UsageError": "errors",
+    "YamlError": "errors",
     "Identity": "keys",
     "Recipient": "keys",
     "discover_identities": "discovery",
@@ -33,6 +81,8 @@ _EXPORTS = {
     "Opened": "core",
     "open_document": "core",
     "seal": "core",
+    "StrPath": "fsio",
+    "Written": "access",
     "open_file": "files",
     "seal_file": "files",
     "unseal_file": "files",
@@ -40,6 +90,7 @@ _EXPORTS = {
     "set_value": "files",
     "unset_values": "files",
     "show_file": "files",
+    "sign_file": "files",
     "recipients_list": "files",
     "recipients_add": "files",
     "recipients_remove": "files",
@@ -50,7 +101,51 @@ _EXPORTS = {
     "RenderSpec": "render",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [  # noqa: RUF022 - grouped as _EXPORTS, then sorted by the test that compares them
+    "__version__",
+    "AuditError",
+    "BusyError",
+    "ConfigError",
+    "FormatError",
+    "Identity",
+    "IdentityError",
+    "IntegrityError",
+    "NoIdentityError",
+    "Opened",
+    "PolicyError",
+    "Recipient",
+    "RenderSpec",
+    "SealedDocument",
+    "SealerError",
+    "Secrets",
+    "SignatureError",
+    "StrPath",
+    "UsageError",
+    "Written",
+    "YamlError",
+    "discover_identities",
+    "edit_file",
+    "get_value",
+    "keygen",
+    "load",
+    "open_document",
+    "open_file",
+    "parse_identities",
+    "parse_recipient",
+    "parse_sealed",
+    "read_sealed",
+    "recipients_add",
+    "recipients_list",
+    "recipients_remove",
+    "rekey_file",
+    "seal",
+    "seal_file",
+    "set_value",
+    "show_file",
+    "sign_file",
+    "unseal_file",
+    "unset_values",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -5,65 +5,24 @@ No key is needed; with identities (`--decrypt`) the MAC is verified and values a
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import yamlio
 from .config import Config, project_for
 from .document import SealedDocument, from_tree, looks_sealed
 from .errors import SealerError
 from .fsio import read_bytes
-from .keys import Identity
 from .paths import Path as KeyPath
 from .paths import get, parse_path
 from .policy import RULES, Finding, Subject, file_rules
 
-__all__ = ["SEALED_SUFFIXES", "check_files", "collect_files"]
+if TYPE_CHECKING:
+    from .keys import Identity
 
-SEALED_SUFFIXES = (".sealed.yaml", ".sealed.yml")
-
-
-def collect_files(paths: Sequence[Path]) -> list[Path]:
-    """Sealed files named, or found under the directories named (git's ignore rules apply)."""
-    out: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            out += sorted(p for p in _walk(path) if p.name.endswith(SEALED_SUFFIXES))
-        elif path.exists():
-            out.append(path)
-        else:
-            raise SealerError("no such file or directory", file=str(path))
-    return list(dict.fromkeys(out))
-
-
-def _walk(directory: Path) -> Iterator[Path]:
-    listed = _git_files(directory)
-    if listed is not None:
-        yield from listed
-        return
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        yield from (Path(root) / f for f in files)
-
-
-def _git_files(directory: Path) -> list[Path] | None:
-    """Tracked and untracked-but-not-ignored files, or None outside a git work tree."""
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(directory), "ls-files", "-z", "--cached", "--others",
-             "--exclude-standard", "--", "."],
-            capture_output=True, check=False, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if result.returncode != 0:
-        return None
-    names = [n for n in result.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
-    return [directory / n for n in names if (directory / n).is_file()]
-
+__all__ = ["Staged", "check_files"]
 
 class Staged:
     """Check what git is about to commit: index contents, compared with HEAD."""
@@ -73,7 +32,7 @@ class Staged:
         self.allow_replace = allow_replace
 
     def content(self, file: Path) -> bytes:
-        from .gitindex import staged_blob
+        from .git import staged_blob
 
         blob = staged_blob(self.root, file)
         if blob is None:
@@ -83,7 +42,7 @@ class Staged:
     def configs(self) -> list[Config]:
         """The sealer.yaml files being committed (a signers change may come alone)."""
         from .config import CONFIG_NAME, load_config
-        from .gitindex import staged_paths
+        from .git import staged_paths
 
         return [load_config(p) for p in staged_paths(self.root)
                 if p.name == CONFIG_NAME and p.is_file()]
@@ -91,7 +50,7 @@ class Staged:
     def signers_changed(self, config: Config) -> list[Finding]:
         """A `signers-changed` finding per environment whose signers (or their keys) differ
         between the staged sealer.yaml and HEAD's."""
-        from .gitindex import head_blob, staged_blob
+        from .git import head_blob, staged_blob
 
         before, after = (_signer_view(read(self.root, config.path))
                          for read in (head_blob, staged_blob))
@@ -108,7 +67,7 @@ class Staged:
         return out
 
     def committed(self, file: Path) -> SealedDocument | None:
-        from .gitindex import head_blob
+        from .git import head_blob
 
         blob = head_blob(self.root, file)
         try:
@@ -140,11 +99,10 @@ def check_files(files: Sequence[Path], *, identities: Sequence[Identity] | None 
 
 def _signer_view(blob: bytes | None) -> dict[str, tuple[Any, ...]]:
     """environment -> (require_signature, sorted (signer name, key text)) from sealer.yaml."""
-    try:
-        raw = yamlio.load(blob, source="sealer.yaml") if blob else None
-    except SealerError:
-        return {}
-    if not isinstance(raw, dict):
+    from .config import parse_raw
+
+    raw = parse_raw(blob, source="sealer.yaml")
+    if raw is None:
         return {}
     principals = raw.get("principals") or {}
     out: dict[str, tuple[Any, ...]] = {}
@@ -261,11 +219,11 @@ def _schema_shape(s: Subject) -> Iterator[Finding]:
 
 
 def _with_key(s: Subject, identities: Sequence[Identity]) -> list[Finding]:
-    from .core import open_document
+    from .access import open_sealed
     from .schemas import validate_values
 
     try:
-        opened = open_document(s.document, identities)
+        opened = open_sealed(s.file, identities, action="check", document=s.document)
     except SealerError as exc:
         return [_structure(s.file, exc)]
     findings = []

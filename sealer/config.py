@@ -119,10 +119,20 @@ class Config:
                              + ", ".join(sorted(required - allowed)),
                              hint="add it to recipients or allow")
         signers = self.expand(env.get("signers", []), (*where, "signers"))
+        self._interval(env.get("max_rotation_age"), (*where, "max_rotation_age"))
         return Environment(name, tuple(recipients), frozenset(allowed), frozenset(required),
                            env.get("max_rotation_age"), tuple(signers),
                            bool(env.get("require_signature", False)),
                            bool(env.get("require_post_quantum", False)))
+
+    def _interval(self, value: Any, where: tuple[Any, ...]) -> None:
+        from .times import parse_interval
+
+        if value is not None:
+            try:
+                parse_interval(value, what=str(where[-1]))
+            except SealerError as exc:
+                raise self.error(where, exc.message, hint=exc.hint) from None
 
     def _rule(self, index: int, raw: dict[str, Any]) -> Rule:
         if raw["environment"] not in self.environments:
@@ -300,7 +310,19 @@ def raw_config(file: Path) -> tuple[Path, dict[str, Any]] | None:
 @lru_cache(maxsize=16)
 def _parsed(path: Path, mtime_ns: int) -> dict[str, Any] | None:
     try:
-        raw = yamlio.load(read_bytes(path), source=str(path))
+        return parse_raw(read_bytes(path), source=str(path))
+    except SealerError:
+        return None
+
+
+def parse_raw(data: bytes | None, *, source: str) -> dict[str, Any] | None:
+    """sealer.yaml content parsed with sealer's strict YAML but not validated: None when there
+    is none, or it is not YAML or not a mapping. The one unvalidated reading, for readers' hot
+    path and for comparing two committed versions (check --staged)."""
+    if not data:
+        return None
+    try:
+        raw = yamlio.load(data, source=source)
     except SealerError:
         return None
     return raw if isinstance(raw, dict) else None
@@ -318,6 +340,7 @@ def environment_settings(file: Path) -> dict[str, Any]:
                 and _glob(rule["path"]).match(relative)):
             env = (raw.get("environments") or {}).get(rule.get("environment"))
             settings = dict(env) if isinstance(env, dict) else {}
+            settings["_name"] = rule.get("environment")
             settings["_principals"] = raw.get("principals") or {}
             settings["_groups"] = raw.get("groups") or {}
             return settings

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyrage
 
+from .environ import IDENTITY_VARIABLES
 from .fsio import create_private_file
 from .keys import (
     Identity,
@@ -30,12 +31,7 @@ __all__ = [
     "tty_prompt",
 ]
 
-_ENV_SOURCES = (  # (variable, holds a path), in discovery order
-    ("SEALER_IDENTITY", False),
-    ("SEALER_IDENTITY_FILE", True),
-    ("SOPS_AGE_KEY", False),
-    ("SOPS_AGE_KEY_FILE", True),
-)
+_ENV_SOURCES = IDENTITY_VARIABLES
 _SSH_DEFAULTS = ("id_ed25519", "id_rsa")
 
 

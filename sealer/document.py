@@ -6,7 +6,6 @@ Nothing here needs a key: this is what `show`, `check` and the pre-commit hooks 
 from __future__ import annotations
 
 import re
-from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import yamlio
@@ -15,6 +14,7 @@ from .errors import FormatError, SealerError, YamlError
 from .paths import Path, format_path, get, leaves, parse_path
 
 if TYPE_CHECKING:
+    from .fsio import StrPath
     from .signing import Signature
 
 __all__ = [
@@ -178,9 +178,10 @@ def looks_sealed(tree: Any) -> bool:
     return isinstance(tree, dict) and isinstance(tree.get("sealer"), dict) and "data" in tree
 
 
-def read_sealed(path: FsPath) -> SealedDocument:
-    from .fsio import read_bytes
+def read_sealed(path: StrPath) -> SealedDocument:
+    from .fsio import as_path, read_bytes
 
+    path = as_path(path)
     return parse_sealed(read_bytes(path, limit=yamlio.MAX_BYTES), source=str(path))
 
 

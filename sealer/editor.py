@@ -17,19 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from . import yamlio
+from .access import Identities, WriteGate, Written, authorize_write, open_sealed
 from .core import Opened, seal
 from .document import read_sealed
 from .envelope import Seam
 from .errors import SealerError, UsageError
-from .files import (
-    METADATA_KEY,
-    Identities,
-    Written,
-    open_audited,
-    parse_plaintext,
-    write_document,
-)
-from .fsio import locked, private_tempdir
+from .files import METADATA_KEY, parse_plaintext
+from .fsio import StrPath, as_path, locked, private_tempdir
 from .keys import Recipient
 
 __all__ = ["edit_file", "editor_command"]
@@ -53,12 +47,11 @@ def editor_command(env: dict[str, str] | None = None) -> list[str]:
     return ["vi"]
 
 
-# Variables that hold private keys themselves (not paths): the editor has no use for them.
-_KEY_VARIABLES = ("SEALER_IDENTITY", "SOPS_AGE_KEY")
-
-
 def _editor_environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in _KEY_VARIABLES}
+    """The editor has no use for private keys: the key variables are not passed on."""
+    from .environ import child_environment
+
+    return child_environment()
 
 
 def run_editor(command: Sequence[str]) -> RunEditor:
@@ -129,14 +122,16 @@ def _strip_error(text: str) -> str:
     return "".join(lines)
 
 
-def edit_file(path: Path, identities: Identities = None, *, run: RunEditor | None = None,
+def edit_file(path: StrPath, identities: Identities = None, *, run: RunEditor | None = None,
               recipients: Sequence[Recipient] | None = None,
               seam: Seam | None = None) -> Written | None:
     """Edit a sealed file (or create it when `recipients` are given); None if nothing changed."""
+    path = as_path(path)
     run = run or run_editor(editor_command())
     opened = None
+    gate = authorize_write(path, [r.text for r in recipients] if recipients else None)
     if path.exists():
-        opened = open_audited(read_sealed(path), path, identities, action="edit")
+        opened = open_sealed(path, identities, action="edit", resign_with=gate)
     if opened is None and not recipients:
         raise UsageError("no such file", file=str(path),
                          hint="to create it, pass the readers' keys: -r age1… or -R FILE")
@@ -152,11 +147,12 @@ def edit_file(path: Path, identities: Identities = None, *, run: RunEditor | Non
     if result is None:
         return None
     data, new_metadata = result
-    return _save(path, opened, data, new_metadata or {}, recipients, seam)
+    return _save(path, gate, opened, data, new_metadata or {}, recipients, seam)
 
 
-def _save(path: Path, opened: Opened | None, data: dict[str, Any], metadata: dict[str, Any],
-          recipients: Sequence[Recipient] | None, seam: Seam | None) -> Written:
+def _save(path: Path, gate: WriteGate, opened: Opened | None, data: dict[str, Any],
+          metadata: dict[str, Any], recipients: Sequence[Recipient] | None,
+          seam: Seam | None) -> Written:
     with locked(path):
         if opened is not None and read_sealed(path).header.serial != opened.document.header.serial:
             raise SealerError(
@@ -167,4 +163,4 @@ def _save(path: Path, opened: Opened | None, data: dict[str, Any], metadata: dic
                               file=str(path))
         new = seal(data, previous=opened, recipients=recipients, metadata=metadata, seam=seam,
                    source=str(path))
-        return write_document(path, opened.document if opened else None, new)
+        return gate.commit(opened.document if opened else None, new)

@@ -13,16 +13,16 @@ import os
 import re
 import struct
 from datetime import UTC, datetime
-from typing import Any, Protocol
-
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.hmac import HMAC
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import IntegrityError
 from .paths import Path
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.hmac import HMAC
+
+# cryptography is imported by the functions that compute with keys, not here: parsing tokens
+# and canonical encoding (all that keyless commands such as `check` need) do without it.
 
 __all__ = [
     "FORMAT_VERSION",
@@ -114,6 +114,9 @@ def _aad(file_id: bytes, path: Path, type_name: str, version: int | None = None)
 
 
 def _hkdf(data_key: bytes, salt: bytes, label: str) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=label.encode())
     return kdf.derive(data_key)
 
@@ -124,6 +127,8 @@ class Keys:
     def __init__(self, data_key: bytes, file_id: bytes) -> None:
         if len(data_key) != DATA_KEY_BYTES:
             raise IntegrityError("the wrapped data key has the wrong length")
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self.data_key = data_key
         self.file_id = file_id
         self._aead = AESGCM(_hkdf(data_key, file_id, "sealer v1 value key"))
@@ -137,6 +142,8 @@ class Keys:
 
     def decrypt(self, path: Path, token: str, version: int | None = None) -> tuple[str, bytes]:
         """(type, plaintext) of a token; IntegrityError if it does not authenticate."""
+        from cryptography.exceptions import InvalidTag
+
         type_name, raw = parse_token(token)
         if len(raw) < NONCE_BYTES + 16:
             raise IntegrityError("authentication failed")
@@ -148,6 +155,9 @@ class Keys:
         return type_name, plain
 
     def _hmac(self, document: Any) -> HMAC:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.hmac import HMAC
+
         mac = HMAC(self._mac_key, hashes.SHA256())
         mac.update(b"sealer mac v1\x00")
         mac.update(canonical(document))
@@ -158,6 +168,8 @@ class Keys:
 
     def verify_mac(self, document: Any, tag: bytes) -> None:
         """Constant-time check (cryptography's HMAC.verify)."""
+        from cryptography.exceptions import InvalidSignature
+
         try:
             self._hmac(document).verify(tag)
         except InvalidSignature:

@@ -20,6 +20,7 @@ __all__ = [
     "IdentityError",
     "IntegrityError",
     "NoIdentityError",
+    "PolicyError",
     "SealerError",
     "UsageError",
     "YamlError",
@@ -85,6 +86,11 @@ class IntegrityError(SealerError):
     """Authentication failed. Deliberately says nothing about which check failed."""
 
     exit_code = EXIT_INTEGRITY
+
+
+class PolicyError(SealerError):
+    """A write that the file's environment forbids (recipients, signing); refused before
+    anything changed."""
 
 
 class BusyError(SealerError):

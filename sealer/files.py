@@ -6,21 +6,21 @@ atomically, so two concurrent writers never lose each other's update.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from . import paths, yamlio
+from .access import Identities, WriteGate, Written, authorize_write, open_sealed
 from .config import Config, project_for
-from .core import Opened, open_document, seal
-from .discovery import discover_identities
+from .core import Opened, seal
 from .document import SealedDocument, from_tree, looks_sealed, read_sealed
 from .envelope import Seam, token_type
 from .errors import NoIdentityError, SealerError, UsageError
-from .fsio import atomic_write, locked, read_bytes
-from .keys import Identity, Recipient, parse_recipient
+from .fsio import StrPath, as_path, locked, read_bytes
+from .keys import Recipient, parse_recipient
+from .sealedfiles import sealed_name
 
 __all__ = [
     "Written",
@@ -33,90 +33,29 @@ __all__ = [
     "seal_file",
     "set_value",
     "show_file",
+    "sign_file",
     "unseal_file",
     "unset_values",
 ]
 
-Identities = Sequence[Identity] | None
 METADATA_KEY = "sealer"
 
 
-class Written(NamedTuple):
-    """The outcome of a write: the file, its document, and whether anything changed."""
-
-    path: Path
-    document: SealedDocument
-    changed: bool
-
-
-def resolve_identities(identities: Identities) -> list[Identity]:
-    return list(identities) if identities is not None else discover_identities([])
-
-
-def open_file(path: Path, identities: Identities = None, *, action: str = "open",
+def open_file(path: StrPath, identities: Identities = None, *, action: str = "open",
               keys: Sequence[str] = ()) -> Opened:
-    """Read, unwrap and verify a sealed file, and record the access in the audit log first."""
-    return open_audited(read_sealed(path), path, identities, action=action, keys=keys)
-
-
-def _enforce_signatures(document: SealedDocument, path: Path) -> None:
-    """The deploy-time trust anchor when given; otherwise the environment's require_signature.
-    The signing code is imported only when one of them applies."""
-    if os.environ.get("SEALER_TRUSTED_SIGNERS"):
-        from .signing import enforce_trust
-
-        enforce_trust(document)
-        return
-    from .config import environment_settings
-
-    settings = environment_settings(path)
-    if settings.get("require_signature") is True:
-        from .signing import enforce_required
-
-        enforce_required(document, settings)
-
-
-def open_audited(document: SealedDocument, path: Path, identities: Identities, *, action: str,
-                 keys: Sequence[str] = ()) -> Opened:
-    """open_document, with an audit entry written before anything can be decrypted."""
-    from .audit import record
-
-    try:
-        opened = open_document(document, resolve_identities(identities))
-        _enforce_signatures(document, path)
-    except SealerError as exc:
-        record(action, path, keys=keys, recipient=None, outcome=f"refused: {type(exc).__name__}")
-        raise
-    record(action, path, keys=keys, outcome="ok",
-           recipient=opened.identity.recipient if opened.identity else None)
-    return opened
-
-
-def write_document(path: Path, old: SealedDocument | None, new: SealedDocument) -> Written:
-    if old is not None and new is old:
-        return Written(path, old, changed=False)
-    _sign(new)
-    atomic_write(path, new.to_yaml().encode("utf-8"))
-    return Written(path, new, changed=True)
-
-
-def _sign(document: SealedDocument) -> None:
-    """Sign with $SEALER_SIGNING_KEY when set (docs/SIGNING.md)."""
-    from .signing import sign_document, signing_key_from_env
-
-    key = signing_key_from_env()
-    if key is not None:
-        from .discovery import tty_prompt
-
-        sign_document(document, key, prompt=tty_prompt)
+    """Read, unwrap and verify a sealed file through the read gate (trust, audit first)."""
+    path = as_path(path)
+    return open_sealed(path, identities, action=action, keys=keys)
 
 
 @contextmanager
-def _editing(path: Path, identities: Identities, action: str,
-             keys: Sequence[str] = ()) -> Iterator[Opened]:
-    """Lock `path`'s directory and open the current version of the file."""
+def _editing(path: Path, identities: Identities, action: str, keys: Sequence[str] = (), *,
+             resign: bool = False) -> Iterator[tuple[Opened, WriteGate]]:
+    """Lock `path`'s directory, pass the write gate, and open the current version of the file."""
     with locked(path):
-        yield open_file(path, identities, action=action, keys=keys)
+        gate = authorize_write(path)
+        yield open_sealed(path, identities, action=action, keys=keys,
+                          resign_with=gate if resign else None), gate
 
 
 # -- seal ------------------------------------------------------------------------------------
@@ -141,16 +80,12 @@ def parse_plaintext(text: bytes, *, source: str) -> tuple[dict[str, Any], dict[s
 
 def default_output(source: Path) -> Path:
     """`app.yaml` -> `app.sealed.yaml` (and `app.yml`, `app` alike)."""
-    name = source.name
-    for ext in (".yaml", ".yml"):
-        if name.endswith(ext):
-            return source.with_name(name[: -len(ext)] + ".sealed.yaml")
-    return source.with_name(name + ".sealed.yaml")
+    return sealed_name(source)
 
 
 def seal_file(
     text: bytes,
-    output: Path,
+    output: StrPath,
     *,
     source: str,
     recipients: Sequence[Recipient] | None = None,
@@ -165,6 +100,7 @@ def seal_file(
     Updating keeps the data key, the recipients (unless given) and every unchanged token, and
     needs an identity. `replace=True` starts a new file (new id and data key) instead.
     """
+    output = as_path(output)
     data, metadata = parse_plaintext(text, source=source)
     with locked(output):
         previous = _previous(output, identities, replace, overwrite_plaintext)
@@ -174,12 +110,13 @@ def seal_file(
         metadata = _with_clear(metadata, previous, clear)
         effective = metadata if metadata is not None else (
             previous.document.metadata if previous else {})
+        gate = authorize_write(output, [r.text for r in recipients] if recipients else None)
         check_values(data, effective, project, output)
         stamped = stamp_expiry(data, effective, project, output)
         metadata = stamped if stamped != effective else metadata
         new = seal(data, previous=previous, recipients=recipients, metadata=metadata, seam=seam,
                    source=str(output))
-        return write_document(output, previous.document if previous else None, new)
+        return gate.commit(previous.document if previous else None, new)
 
 
 def _project_defaults(project: Config, output: Path, recipients: Sequence[Recipient] | None,
@@ -275,7 +212,7 @@ def _previous(output: Path, identities: Identities, replace: bool,
     if replace:
         return None
     try:
-        return open_audited(from_tree(tree, str(output)), output, identities, action="seal")
+        return open_sealed(output, identities, action="seal", document=from_tree(tree, str(output)))
     except NoIdentityError as exc:
         exc.hint = ("updating a sealed file needs one of its identities (-i KEYFILE); "
                     "--replace starts over with a new data key")
@@ -294,9 +231,10 @@ def _with_clear(metadata: dict[str, Any] | None, previous: Opened | None,
 # -- read ------------------------------------------------------------------------------------
 
 
-def unseal_file(path: Path, identities: Identities = None, *,
+def unseal_file(path: StrPath, identities: Identities = None, *,
                 with_metadata: bool = False) -> dict[str, Any]:
     """The decrypted document; with its metadata under `sealer:` when asked."""
+    path = as_path(path)
     opened = open_file(path, identities, action="unseal")
     plain = opened.plaintext()
     if with_metadata and opened.document.metadata:
@@ -304,10 +242,11 @@ def unseal_file(path: Path, identities: Identities = None, *,
     return plain
 
 
-def get_value(path: Path, key: str, identities: Identities = None, *,
+def get_value(path: StrPath, key: str, identities: Identities = None, *,
               stage: str = "current") -> Any:
     """One decrypted value (or subtree) by key path; `stage` previous/pending reads the version
     with that label (docs/FORMAT.md §10)."""
+    path = as_path(path)
     key_path = paths.parse_path(key)
     opened = open_file(path, identities, action="get", keys=[key])
     try:
@@ -329,8 +268,9 @@ def _no_key(path: Path, key: str, data: dict[str, Any]) -> SealerError:
                        hint=f"top-level keys: {top}; `sealer show {path}` lists them all")
 
 
-def show_file(path: Path) -> dict[str, Any]:
+def show_file(path: StrPath) -> dict[str, Any]:
     """Structure, types, metadata and recipients with every encrypted value redacted."""
+    path = as_path(path)
     doc = read_sealed(path)
     return {
         "file": str(path),
@@ -358,14 +298,15 @@ def _redact(node: Any, path: paths.Path, doc: SealedDocument) -> Any:
     return f"<{token_type(node)}, encrypted>"
 
 
-def recipients_list(path: Path) -> list[str]:
+def recipients_list(path: StrPath) -> list[str]:
+    path = as_path(path)
     return [w.recipient for w in read_sealed(path).recipients]
 
 
 # -- write -----------------------------------------------------------------------------------
 
 
-def _reseal(opened: Opened, plain: dict[str, Any], **kwargs: Any) -> Written:
+def _reseal(opened: Opened, gate: WriteGate, plain: dict[str, Any], **kwargs: Any) -> Written:
     doc = opened.document
     path = Path(doc.source)
     metadata = kwargs.get("metadata") or doc.metadata
@@ -375,41 +316,45 @@ def _reseal(opened: Opened, plain: dict[str, Any], **kwargs: Any) -> Written:
     if stamped != metadata:
         kwargs["metadata"] = stamped
     new = seal(plain, previous=opened, source=doc.source, **kwargs)
-    return write_document(Path(doc.source), doc, new)
+    return gate.commit(doc, new)
 
 
-def set_value(path: Path, key: str, value: Any, identities: Identities = None, *,
+def set_value(path: StrPath, key: str, value: Any, identities: Identities = None, *,
               seam: Seam | None = None) -> Written:
     """Set one key (creating mappings on the way) and re-seal."""
+    path = as_path(path)
     key_path = paths.parse_path(key)
-    with _editing(path, identities, "set", [key]) as opened:
+    with _editing(path, identities, "set", [key]) as (opened, gate):
         plain = opened.plaintext()
         try:
             paths.set_value(plain, key_path, value)
         except KeyError:
             raise SealerError(f"cannot set {key}: its parent is not a mapping or the list "
                               f"index is past the end", file=str(path)) from None
-        return _reseal(opened, plain, seam=seam)
+        return _reseal(opened, gate, plain, seam=seam)
 
 
-def create_with_value(path: Path, key: str, value: Any, recipients: Sequence[Recipient], *,
+def create_with_value(path: StrPath, key: str, value: Any, recipients: Sequence[Recipient], *,
                       seam: Seam | None = None) -> Written:
     """A new sealed file holding one key."""
+    path = as_path(path)
     key_path = paths.parse_path(key)
     plain: dict[str, Any] = {}
     paths.set_value(plain, key_path, value)
     with locked(path):
         if path.exists():
             raise UsageError("already exists", file=str(path))
+        gate = authorize_write(path, [r.text for r in recipients])
         new = seal(plain, recipients=recipients, seam=seam, source=str(path))
-        return write_document(path, None, new)
+        return gate.commit(None, new)
 
 
-def unset_values(path: Path, keys: Sequence[str], identities: Identities = None, *,
+def unset_values(path: StrPath, keys: Sequence[str], identities: Identities = None, *,
                  seam: Seam | None = None) -> Written:
     """Remove keys (and their metadata) and re-seal."""
+    path = as_path(path)
     key_paths = [paths.parse_path(k) for k in keys]
-    with _editing(path, identities, "unset", keys) as opened:
+    with _editing(path, identities, "unset", keys) as (opened, gate):
         plain = opened.plaintext()
         for text, key_path in zip(keys, key_paths, strict=True):
             try:
@@ -417,7 +362,7 @@ def unset_values(path: Path, keys: Sequence[str], identities: Identities = None,
             except KeyError:
                 raise _no_key(path, text, opened.document.data) from None
         metadata = _drop_key_metadata(opened.document.metadata, plain)
-        return _reseal(opened, plain, metadata=metadata, seam=seam)
+        return _reseal(opened, gate, plain, metadata=metadata, seam=seam)
 
 
 def _drop_key_metadata(metadata: dict[str, Any], plain: dict[str, Any]) -> dict[str, Any]:
@@ -435,18 +380,21 @@ def _drop_key_metadata(metadata: dict[str, Any], plain: dict[str, Any]) -> dict[
         k: v for k, v in metadata.items() if k != "keys"}
 
 
-def recipients_add(path: Path, recipients: Sequence[Recipient], identities: Identities = None,
+def recipients_add(path: StrPath, recipients: Sequence[Recipient], identities: Identities = None,
                    *, seam: Seam | None = None) -> Written:
     """Wrap the existing data key for more recipients; values are untouched."""
-    with _editing(path, identities, "recipients-add") as opened:
+    path = as_path(path)
+    with _editing(path, identities, "recipients-add") as (opened, gate):
         current = _current_recipients(opened)
-        return _reseal(opened, opened.plaintext(), recipients=[*current, *recipients], seam=seam)
+        return _reseal(opened, gate, opened.plaintext(), recipients=[*current, *recipients],
+                       seam=seam)
 
 
-def recipients_remove(path: Path, recipients: Sequence[Recipient],
+def recipients_remove(path: StrPath, recipients: Sequence[Recipient],
                       identities: Identities = None, *, seam: Seam | None = None) -> Written:
     """Drop recipients: a new data key and new ciphertext for every value."""
-    with _editing(path, identities, "recipients-remove") as opened:
+    path = as_path(path)
+    with _editing(path, identities, "recipients-remove") as (opened, gate):
         current = _current_recipients(opened)
         gone = {r.text for r in recipients}
         missing = gone - {r.text for r in current}
@@ -457,15 +405,34 @@ def recipients_remove(path: Path, recipients: Sequence[Recipient],
         if not remaining:
             raise UsageError("cannot remove every recipient", file=str(path),
                              hint="add the new recipient first, then remove the old one")
-        return _reseal(opened, opened.plaintext(), recipients=remaining, seam=seam)
+        return _reseal(opened, gate, opened.plaintext(), recipients=remaining, seam=seam)
 
 
-def rekey_file(path: Path, identities: Identities = None, *,
+def rekey_file(path: StrPath, identities: Identities = None, *,
                seam: Seam | None = None) -> Written:
     """A new data key for the same recipients; every value re-encrypted."""
-    with _editing(path, identities, "rekey") as opened:
-        return _reseal(opened, opened.plaintext(), recipients=_current_recipients(opened),
+    path = as_path(path)
+    with _editing(path, identities, "rekey", resign=True) as (opened, gate):
+        return _reseal(opened, gate, opened.plaintext(), recipients=_current_recipients(opened),
                        rekey=True, seam=seam)
+
+
+def sign_file(path: StrPath, identities: Identities = None) -> Written:
+    """Sign a file with $SEALER_SIGNING_KEY, replacing that key's earlier signature. Needs one
+    of the file's identities too: a signer vouches only for content its key opens and verifies.
+    """
+    path = as_path(path)
+    from .signing import signing_key_from_env
+
+    if signing_key_from_env() is None:
+        raise UsageError("SEALER_SIGNING_KEY is not set", file=str(path),
+                         hint="SEALER_SIGNING_KEY=~/.ssh/id_ed25519 sealer sign FILE")
+    with _editing(path, identities, "sign", resign=True) as (opened, gate):
+        import copy
+
+        new = copy.copy(opened.document)
+        new.signatures = list(opened.document.signatures)
+        return gate.commit(None, new)
 
 
 def environment_changes(path: Path, *, adding: bool) -> list[Recipient]:

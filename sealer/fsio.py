@@ -20,6 +20,8 @@ from pathlib import Path
 from .errors import BusyError, SealerError
 
 __all__ = [
+    "StrPath",
+    "as_path",
     "atomic_write",
     "create_private_file",
     "locked",
@@ -27,8 +29,18 @@ __all__ = [
     "read_bytes",
 ]
 
+StrPath = str | os.PathLike[str]  # what the library's public functions accept as a file
 LOCK_TIMEOUT_SECONDS = 30.0
 _LOCK_POLL_SECONDS = 0.02
+
+
+def as_path(path: StrPath) -> Path:
+    """A public function's file argument as a Path (TypeError for anything else, as open())."""
+    if isinstance(path, Path):
+        return path
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"expected a path (str or os.PathLike), not {type(path).__name__}")
+    return Path(path)
 
 
 def _describe(exc: OSError) -> str:

@@ -235,10 +235,19 @@ def parse_identities(data: bytes, *, source: str, prompt: Prompt | None) -> list
         return _protected_identities(data, source, prompt)
     text = _decode_text(data, source)
     if "PRIVATE KEY-----" in text:
-        from .sshkeys import ssh_identity  # cryptography's SSH code only when needed
-
-        return [ssh_identity(data, source, prompt)]
+        return [ssh_private_identity(data, source, prompt)]
     return _age_identities(text, source)
+
+
+def ssh_passphrase(prompt: Prompt | None, source: str) -> Callable[[], str]:
+    return lambda: ask(prompt, f"Enter passphrase for SSH key {source}: ", source)
+
+
+def ssh_private_identity(data: bytes, source: str, prompt: Prompt | None) -> Identity:
+    from .sshkeys import ssh_identity  # cryptography's SSH code only when needed
+
+    public, kind, native = ssh_identity(data, source, ssh_passphrase(prompt, source))
+    return Identity(public, kind, native, source)
 
 
 def _age_identities(text: str, source: str) -> list[Identity]:

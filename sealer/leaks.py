@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .config import CONFIG_NAME, Config, project_for
 from .policy import RULES, Finding
+from .sealedfiles import is_sealed_name
 
 __all__ = ["PATTERNS", "scan_files"]
 
@@ -29,7 +30,6 @@ PATTERNS: dict[str, re.Pattern[bytes]] = {
     "a Stripe live key": re.compile(rb"\b(?:sk|rk)_live_[A-Za-z0-9]{16,}"),
     "a Google API key": re.compile(rb"\bAIza[0-9A-Za-z_-]{35}\b"),
 }
-SEALED_SUFFIXES = (".sealed.yaml", ".sealed.yml")
 
 
 def scan_files(files: Sequence[Path], contents: dict[Path, bytes]) -> list[Finding]:
@@ -41,7 +41,7 @@ def scan_files(files: Sequence[Path], contents: dict[Path, bytes]) -> list[Findi
             continue
         data = contents[file][:MAX_SCAN_BYTES]
         findings += _plaintext(file, data, config)
-        if not file.name.endswith(SEALED_SUFFIXES):
+        if not is_sealed_name(file.name):
             findings += _tokens(file, data)
     return findings
 
@@ -61,7 +61,7 @@ def _plaintext(file: Path, data: bytes, config: Config | None) -> Iterator[Findi
     """A file a creation rule covers that is not a sealed file is a secret about to leak."""
     if config is None or file.name == CONFIG_NAME or config.rule_for(file) is None:
         return
-    if file.name.endswith(SEALED_SUFFIXES) and b"\nsealer:" in b"\n" + data[:4096]:
+    if is_sealed_name(file.name) and b"\nsealer:" in b"\n" + data[:4096]:
         return
     yield _finding("plaintext-secret", file, 1,
                    "a creation rule says files here are sealed, but this one is plaintext",

@@ -1,4 +1,4 @@
-"""Policy rules over one sealed file, checked without any key (docs/POLICY.md).
+"""Policy rules over one sealed file, checked without any key (docs/CONFIG.md, "Rules").
 
 Each rule yields findings; `check.py` decides severity from the config and reports them.
 """
@@ -6,16 +6,17 @@ Each rule yields findings; `check.py` decides severity from the config and repor
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path as FsPath
 from typing import Any, NamedTuple
 
 from .config import DEFAULT_SECRET_PATTERNS, Config, Environment, Rule
 from .document import SealedDocument
 from .paths import Path, format_path, get, leaves, parse_path
+from .times import parse_interval, parse_time
 
-__all__ = ["RULES", "Finding", "Subject", "file_rules"]
+__all__ = ["RULES", "Finding", "Subject", "Violation", "file_rules", "recipient_violations"]
 
 # rule id -> (default severity, what it checks)
 RULES: dict[str, tuple[str, str]] = {
@@ -104,39 +105,53 @@ def _unmatched(s: Subject) -> Iterator[Finding]:
                         where=("sealer",), hint=f"add a creation rule to {s.config.path}")
 
 
+class Violation(NamedTuple):
+    """A recipient list breaking its environment's access rules (check and the write gate)."""
+
+    rule: str
+    position: int | None  # in the recipient list, when one recipient is at fault
+    message: str
+    hint: str
+
+
+def recipient_violations(config: Config, env: Environment, recipients: Sequence[str],
+                         file: str = "FILE") -> list[Violation]:
+    """Recipients not allowed, not post-quantum where required, and required ones missing."""
+    out: list[Violation] = []
+    present: set[str] = set()
+    for index, recipient in enumerate(recipients):
+        name = config.principal_for(recipient)
+        if name is not None:
+            present.add(name)
+        if name is None or name not in env.allowed:
+            who = f"principal {name!r}" if name else f"unknown key {_short(recipient)}"
+            out.append(Violation("recipient-not-allowed", index,
+                                 f"{who} may not decrypt {env.name} secrets",
+                                 f"remove it: sealer recipients remove {file} -r "
+                                 f"{name or recipient.split(' ')[0][:12] + '…'}"))
+    for index, recipient in enumerate(recipients):
+        if env.require_post_quantum and not recipient.startswith("age1pq1"):
+            out.append(Violation("recipient-not-post-quantum", index,
+                                 f"{_short(recipient)} is a classical key; {env.name} requires "
+                                 "post-quantum recipients",
+                                 "re-seal for age1pq1… keys only (sealer keygen --pq): "
+                                 f"sealer unseal {file} | sealer seal - -o {file} "
+                                 "-R pq-recipients.txt"))
+    for name in sorted(env.required - present):
+        out.append(Violation("recipient-missing", None,
+                             f"not sealed for {name!r}, which {env.name} requires",
+                             f"sealer recipients add {file} -r {name}"))
+    return out
+
+
 def _access(s: Subject) -> Iterator[Finding]:
     env = s.environment
     if env is None or s.config is None:
         return
-    present: set[str] = set()
-    for index, wrapped in enumerate(s.document.recipients):
-        name = s.config.principal_for(wrapped.recipient)
-        if name is not None:
-            present.add(name)
-        if name is None or name not in env.allowed:
-            who = f"principal {name!r}" if name else f"unknown key {_short(wrapped.recipient)}"
-            yield s.finding("recipient-not-allowed",
-                            f"{who} may not decrypt {env.name} secrets",
-                            where=("recipients", index),
-                            hint=f"remove it: sealer recipients remove {s.file} -r "
-                                 f"{name or wrapped.recipient.split(' ')[0][:12] + '…'}")
-    if env.require_post_quantum:
-        yield from _post_quantum(s, env.name)
-    for name in sorted(env.required - present):
-        yield s.finding("recipient-missing", f"not sealed for {name!r}, which {env.name} requires",
-                        where=("recipients",),
-                        hint=f"sealer recipients add {s.file} -r {name}")
-
-
-def _post_quantum(s: Subject, env: str) -> Iterator[Finding]:
-    for index, wrapped in enumerate(s.document.recipients):
-        if not wrapped.recipient.startswith("age1pq1"):
-            yield s.finding("recipient-not-post-quantum",
-                            f"{_short(wrapped.recipient)} is a classical key; {env} requires "
-                            "post-quantum recipients", where=("recipients", index),
-                            hint="re-seal for age1pq1… keys only (sealer keygen --pq): "
-                                 f"sealer unseal {s.file} | sealer seal - -o {s.file} "
-                                 "-R pq-recipients.txt")
+    recipients = [w.recipient for w in s.document.recipients]
+    for v in recipient_violations(s.config, env, recipients, str(s.file)):
+        where = ("recipients", v.position) if v.position is not None else ("recipients",)
+        yield s.finding(v.rule, v.message, where=where, hint=v.hint)
 
 
 def _short(recipient: str) -> str:
@@ -192,18 +207,11 @@ def _looks_secret(path: Path, patterns: tuple[str, ...]) -> bool:
     return any(pattern in name for name in names for pattern in patterns)
 
 
-_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
-
-
-def parse_age(text: str) -> timedelta:
-    return int(text[:-1]) * _UNITS[text[-1]]
-
-
 def _rotation(s: Subject) -> Iterator[Finding]:
     env = s.environment
     if env is None or env.max_rotation_age is None:
         return
-    limit = parse_age(env.max_rotation_age)
+    limit = parse_interval(env.max_rotation_age, what="max_rotation_age")
     for path, rotated in _rotation_dates(s.document):
         if s.now - rotated > limit:
             days = (s.now - rotated).days
@@ -220,20 +228,13 @@ def _rotation_dates(doc: SealedDocument) -> Iterator[tuple[Path, datetime]]:
     covered = False
     for text, entry in (doc.metadata.get("keys") or {}).items():
         stamp = (entry.get("rotation") or {}).get("rotated_at") if isinstance(entry, dict) else None
-        if isinstance(stamp, str) and (when := _parse_time(stamp)) is not None:
+        if isinstance(stamp, str) and (when := parse_time(stamp)) is not None:
             covered = True
             yield parse_path(text), when
     file_level = (doc.metadata.get("rotation") or {}).get("rotated_at")
-    when = _parse_time(file_level) if isinstance(file_level, str) else None
+    when = parse_time(file_level) if isinstance(file_level, str) else None
     if when is not None or not covered:
-        yield (), when or _parse_time(doc.header.created) or datetime.now(UTC)
-
-
-def _parse_time(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None
+        yield (), when or parse_time(doc.header.created) or datetime.now(UTC)
 
 
 def subtree(data: dict[str, Any], path: Path) -> Any:
@@ -241,9 +242,11 @@ def subtree(data: dict[str, Any], path: Path) -> Any:
 
 
 def _signatures(s: Subject) -> Iterator[Finding]:
+    env = s.environment
+    if not s.document.signatures and not (env is not None and env.require_signature):
+        return  # nothing to verify: the signing code is not even imported
     from .signing import SignatureError, signer_of
 
-    env = s.environment
     expected = _expected_signers(s)
     for index, entry in enumerate(s.document.signatures):
         try:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .policy import RULES, Finding
 
 __all__ = ["FORMATS", "render_findings"]

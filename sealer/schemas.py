@@ -1,7 +1,7 @@
 """JSON Schemas for secret types and for sealer.yaml: the one place schemas are found, loaded and
 applied. jsonschema is imported here only, and only when a schema is used.
 
-Two levels (docs/SCHEMAS.md):
+Two levels (docs/CONFIG.md, "Schemas"):
 - shape, without any key: the sealed file records every value's type, so required keys, unknown
   keys and types are checked on placeholders, with value constraints removed from the schema;
 - values, with a key (`check --decrypt`, and always at seal time): the whole schema, formats,
@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
-
-import sealer
 
 from .envelope import is_token, token_type
 from .errors import ConfigError
@@ -53,7 +51,7 @@ class Issue(NamedTuple):
 @lru_cache(maxsize=1)
 def schema_dirs() -> list[Path]:
     """Installed wheels carry sealer/schemas; a source checkout has ./schemas beside sealer/."""
-    package = Path(sealer.__file__).resolve().parent
+    package = Path(__file__).resolve().parent
     return [d for d in (package / "schemas", package.parent / "schemas") if d.is_dir()]
 
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .environ import SIGNING_KEY_VARIABLE
 from .errors import ConfigError, IntegrityError
 
 if TYPE_CHECKING:
@@ -29,8 +30,10 @@ __all__ = [
     "SIGNATURE_FORMAT",
     "Signature",
     "SignatureError",
+    "SigningKey",
     "TrustedSigner",
     "enforce_trust",
+    "load_signing_key",
     "parse_allowed_signers",
     "sign",
     "sign_document",
@@ -43,7 +46,7 @@ __all__ = [
 NAMESPACE = "sealer"
 SIGNATURE_FORMAT = "sshsig"
 MESSAGE_PREFIX = b"sealer signature v1\x00"
-SIGNING_KEY_ENV = "SEALER_SIGNING_KEY"
+SIGNING_KEY_ENV = SIGNING_KEY_VARIABLE
 TRUSTED_SIGNERS_ENV = "SEALER_TRUSTED_SIGNERS"
 _MAGIC = b"SSHSIG"
 _BEGIN = "-----BEGIN SSH SIGNATURE-----"
@@ -161,10 +164,11 @@ def canonical_key(text: str) -> str | None:
 
 def _load_private(path: Path, prompt: Prompt | None) -> Any:
     from .fsio import read_bytes
-    from .sshkeys import _load_ssh_key
+    from .keys import ssh_passphrase
+    from .sshkeys import load_ssh_key
 
     try:
-        return _load_ssh_key(read_bytes(path), str(path), prompt)
+        return load_ssh_key(read_bytes(path), str(path), ssh_passphrase(prompt, str(path)))
     except OSError as exc:
         raise ConfigError(f"cannot read the signing key: {exc.strerror}", file=str(path),
                           hint=f"check ${SIGNING_KEY_ENV} or --sign-with") from None
@@ -173,27 +177,45 @@ def _load_private(path: Path, prompt: Prompt | None) -> Any:
 # -- sign and verify -------------------------------------------------------------------------
 
 
+class SigningKey:
+    """A private signing key loaded once (a passphrase is asked at most once per command)."""
+
+    def __init__(self, key: Any, source: str) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        if not isinstance(key, ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):
+            raise ConfigError("this key type cannot sign sealed files", file=source,
+                              hint="use an ssh-ed25519 or ssh-rsa key")
+        self._key = key
+        self.source = source
+        public = key.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH)
+        self.public_blob = base64.b64decode(public.split()[1])
+        self.public = public_key_text(self.public_blob)  # canonical `type base64`
+
+    def sign(self, message: bytes, *, namespace: str = NAMESPACE) -> str:
+        """An armored SSHSIG signature of `message` (what `ssh-keygen -Y sign` makes)."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ed25519, padding
+
+        blob = _signed_blob(namespace, "sha512", message)
+        if isinstance(self._key, ed25519.Ed25519PrivateKey):
+            signature = _string(b"ssh-ed25519") + _string(self._key.sign(blob))
+        else:
+            raw = self._key.sign(blob, padding.PKCS1v15(), hashes.SHA512())
+            signature = _string(b"rsa-sha2-512") + _string(raw)
+        return _armor(_MAGIC + struct.pack(">I", 1) + _string(self.public_blob) + _string(
+            namespace.encode()) + _string(b"") + _string(b"sha512") + _string(signature))
+
+
+def load_signing_key(path: Path, *, prompt: Prompt | None = None) -> SigningKey:
+    return SigningKey(_load_private(path, prompt), str(path))
+
+
 def sign(message: bytes, private_key_file: Path, *, namespace: str = NAMESPACE,
          prompt: Prompt | None = None) -> str:
     """An armored SSHSIG signature of `message` (what `ssh-keygen -Y sign -n NAMESPACE` makes)."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    key = _load_private(private_key_file, prompt)
-    blob = _signed_blob(namespace, "sha512", message)
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        signature = _string(b"ssh-ed25519") + _string(key.sign(blob))
-    elif isinstance(key, rsa.RSAPrivateKey):
-        raw = key.sign(blob, padding.PKCS1v15(), hashes.SHA512())
-        signature = _string(b"rsa-sha2-512") + _string(raw)
-    else:
-        raise ConfigError("this key type cannot sign sealed files", file=str(private_key_file),
-                          hint="use an ssh-ed25519 or ssh-rsa key")
-    public = key.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH)
-    public_blob = base64.b64decode(public.split()[1])
-    return _armor(_MAGIC + struct.pack(">I", 1) + _string(public_blob) + _string(
-        namespace.encode()) + _string(b"") + _string(b"sha512") + _string(signature))
+    return load_signing_key(private_key_file, prompt=prompt).sign(message, namespace=namespace)
 
 
 def verify(message: bytes, armored: str, *, namespace: str = NAMESPACE,
@@ -256,15 +278,16 @@ def signer_of(document: SealedDocument, entry: Signature) -> str:
     return key
 
 
-def sign_document(document: SealedDocument, private_key_file: Path, *,
+def sign_document(document: SealedDocument, key: SigningKey | Path, *,
                   prompt: Prompt | None = None) -> None:
     """Add (or replace) this key's signature; signatures by others are dropped unless they still
     verify."""
-    armored = sign(signed_message(document), private_key_file, prompt=prompt)
-    key = verify(signed_message(document), armored)
-    kept = [s for s in document.signatures if canonical_key(s.signer) != key
+    if not isinstance(key, SigningKey):
+        key = load_signing_key(key, prompt=prompt)
+    armored = key.sign(signed_message(document))
+    kept = [s for s in document.signatures if canonical_key(s.signer) != key.public
             and _still_valid(document, s)]
-    document.signatures = sorted([*kept, Signature(key, SIGNATURE_FORMAT, armored)],
+    document.signatures = sorted([*kept, Signature(key.public, SIGNATURE_FORMAT, armored)],
                                  key=lambda s: s.signer)
 
 
@@ -411,16 +434,12 @@ def signing_keygen(path: Path, *, comment: str = "sealer signing key") -> str:
     return f"{public} {comment}"
 
 
-def enforce_required(document: SealedDocument, settings: Mapping[str, Any]) -> None:
-    """Without a deploy-time trust anchor, still refuse an unsigned file whose environment
-    sets require_signature: it needs a valid signature by one of that environment's signers
-    (as sealer.yaml lists them; CI's `check --staged` reviews changes to that list)."""
+def required_signer_keys(settings: Mapping[str, Any]) -> tuple[set[str], list[str]]:
+    """(canonical keys, names) of the signers an environment's raw settings list."""
     from .errors import SealerError
     from .keys import parse_recipient
 
-    if settings.get("require_signature") is not True:
-        return
-    principals, groups = settings["_principals"], settings["_groups"]
+    principals, groups = settings.get("_principals") or {}, settings.get("_groups") or {}
     names = _expand(settings.get("signers") or [], groups)
     allowed = set()
     for name in names:
@@ -428,13 +447,23 @@ def enforce_required(document: SealedDocument, settings: Mapping[str, Any]) -> N
             allowed.add(parse_recipient(str(principals.get(name, ""))).text)
         except SealerError:
             continue
+    return allowed, names
+
+
+def enforce_required(document: SealedDocument, settings: Mapping[str, Any]) -> None:
+    """Without a deploy-time trust anchor, still refuse an unsigned file whose environment
+    sets require_signature: it needs a valid signature by one of that environment's signers
+    (as sealer.yaml lists them; CI's `check --staged` reviews changes to that list)."""
+    if settings.get("require_signature") is not True:
+        return
+    allowed, names = required_signer_keys(settings)
     keys, _bad = valid_signers(document)
     if not any(k in allowed for k in keys):
         what = "is not signed" if not document.signatures else "is not signed by its signers"
         raise SignatureError(f"{what}; its environment requires a signature",
                              file=document.source,
                              hint=f"expected a signature by {', '.join(names) or 'nobody'} "
-                                  "(set SEALER_SIGNING_KEY when writing it)")
+                                  "(re-sign it: SEALER_SIGNING_KEY=KEY sealer sign FILE)")
 
 
 def _expand(names: Sequence[str], groups: Mapping[str, Any], seen: tuple[str, ...] = ()

@@ -1,5 +1,6 @@
-"""SSH private keys as age identities: read (and unlock) them with cryptography, hand pyrage an
-unprotected copy that exists only in memory. Imported only when an SSH key is used."""
+"""SSH private keys: read (and unlock) them with cryptography; as age identities, hand pyrage an
+unprotected copy that exists only in memory. Imported only when an SSH key is used. Depends on
+nothing of sealer's but its errors: `keys` wraps what this returns into an `Identity`."""
 
 from __future__ import annotations
 
@@ -18,14 +19,16 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from .errors import IdentityError
-from .keys import Identity, Prompt, ask
 
-__all__ = ["ssh_identity"]
+__all__ = ["load_ssh_key", "ssh_identity"]
+
+Passphrase = Callable[[], str]  # asks for the key's passphrase (or raises)
 
 
-def ssh_identity(data: bytes, source: str, prompt: Prompt | None) -> Identity:
-    """An SSH private key, decrypted here if needed; pyrage gets an unprotected in-memory copy."""
-    key = _load_ssh_key(data, source, prompt)
+def ssh_identity(data: bytes, source: str, passphrase: Passphrase) -> tuple[str, str, object]:
+    """(public key line, kind, pyrage identity) of an SSH private key, decrypted here if needed;
+    pyrage gets an unprotected in-memory copy."""
+    key = load_ssh_key(data, source, passphrase)
     if isinstance(key, ed25519.Ed25519PrivateKey):
         kind = "ssh-ed25519"
     elif isinstance(key, rsa.RSAPrivateKey):
@@ -39,7 +42,7 @@ def ssh_identity(data: bytes, source: str, prompt: Prompt | None) -> Identity:
         native = pyrage.ssh.Identity.from_buffer(unprotected)
     except pyrage.IdentityError:
         raise IdentityError("age cannot use this SSH key", file=source) from None
-    return Identity(public.decode("ascii"), kind, native, source)
+    return public.decode("ascii"), kind, native
 
 
 def _ssh_loader(data: bytes) -> Callable[[bytes, bytes | None], object]:
@@ -48,7 +51,8 @@ def _ssh_loader(data: bytes) -> Callable[[bytes, bytes | None], object]:
     return load_pem_private_key
 
 
-def _load_ssh_key(data: bytes, source: str, prompt: Prompt | None) -> object:
+def load_ssh_key(data: bytes, source: str, passphrase: Passphrase) -> object:
+    """The private key object; `passphrase()` is called only when the key is protected."""
     loader = _ssh_loader(data)
     try:
         return loader(data, None)
@@ -57,9 +61,8 @@ def _load_ssh_key(data: bytes, source: str, prompt: Prompt | None) -> object:
     except (ValueError, UnsupportedAlgorithm):
         raise IdentityError("cannot read this SSH private key (damaged or unsupported)",
                             file=source, hint="check it with `ssh-keygen -y -f FILE`") from None
-    passphrase = ask(prompt, f"Enter passphrase for SSH key {source}: ", source)
     try:
-        return loader(data, passphrase.encode("utf-8"))
+        return loader(data, passphrase().encode("utf-8"))
     except ValueError:
         raise IdentityError("wrong passphrase for this SSH key", file=source) from None
     except UnsupportedAlgorithm:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -27,21 +28,25 @@ def isolated_home(
     return home
 
 
+def unavailable(reason: str) -> NoReturn:
+    """Something the test needs (a tool, a package, ../shared) is missing: skipped locally, a
+    failure in CI, where .ci/run provides everything the suite uses. The one place that decides
+    between the two; call it instead of pairing pytest.skip with pytest.fail."""
+    if IN_CI:
+        pytest.fail(f"{reason}; in CI that is a failure: .ci/run should provide it")
+    pytest.skip(reason)
+
+
 def require_tool(name: str) -> str:
-    """Path of an external tool; skipped locally when missing, a failure in CI (.ci/run
-    installs it)."""
+    """Path of an external tool; `unavailable` when it is not on PATH."""
     path = shutil.which(name)
     if path is None:
-        if IN_CI:
-            pytest.fail(f"{name} is not installed; .ci/run should install it")
-        pytest.skip(f"{name} is not installed")
+        unavailable(f"{name} is not installed")
     return path
 
 
 @pytest.fixture
 def shared_vectors() -> Path:
     if not SHARED_VECTORS.is_dir():
-        if IN_CI:
-            pytest.fail(f"{SHARED_VECTORS} is missing")
-        pytest.skip("../shared/vectors is not present")
+        unavailable(f"../shared/vectors is not present ({SHARED_VECTORS})")
     return SHARED_VECTORS

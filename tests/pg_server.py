@@ -28,16 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import IN_CI
+from conftest import unavailable
 
 SUPERUSER = "postgres"
 START_TIMEOUT = 60
-
-
-def _missing(what: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{what} is not installed; .ci/run should install it")
-    pytest.skip(f"{what} is not installed")
 
 
 def find_bindir() -> Path | None:
@@ -54,7 +48,7 @@ def require_psycopg() -> Any:
     try:
         import psycopg
     except ImportError:
-        _missing("psycopg (pip install 'psycopg[binary]')")
+        unavailable("psycopg is not installed (pip install 'psycopg[binary]')")
     return psycopg
 
 
@@ -204,8 +198,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     require_psycopg()
     bindir = find_bindir()
     if bindir is None:
-        _missing("PostgreSQL (initdb, pg_ctl)")
-        raise AssertionError  # unreachable: _missing skips or fails
+        unavailable("PostgreSQL (initdb, pg_ctl) is not installed")
     base = Path(tempfile.mkdtemp(prefix="sealer-pg-"))  # short: socket paths are limited
     server = PostgresServer(bindir=bindir, base=base, user=_server_user())
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pyrage
@@ -27,3 +28,19 @@ def sample() -> dict[str, Any]:
         "empty_list": [],
         "region_public": "eu-west-1",
     }
+
+
+def forge(out: Path, data: dict[str, Any], recipients: list[str],
+          signing_key: Path | None = None, metadata: dict[str, Any] | None = None) -> Path:
+    """Write a sealed file the way anyone holding only the public keys can (or an older sealer
+    did): straight from the format layer, past sealer's write gate. For tests of what readers
+    and `check` make of files that the gate would not have written."""
+    from sealer.core import seal
+    from sealer.signing import sign_document
+
+    document = seal(data, recipients=[parse_recipient(r) for r in recipients], source=str(out),
+                    metadata=metadata)
+    if signing_key is not None:
+        sign_document(document, signing_key)
+    out.write_text(document.to_yaml(), encoding="utf-8")
+    return out

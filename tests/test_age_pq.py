@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import EXAMPLE, run
-from conftest import IN_CI, ROOT, require_tool
+from conftest import ROOT, require_tool, unavailable
 from sealing import new_identity, sample
 
 from sealer.age import hpke
@@ -273,10 +273,7 @@ def age_js() -> list[str]:
     """argv prefix for tests/interop/age_js.mjs; needs node and `npm install` in tests/interop."""
     node = require_tool("node")
     if not (INTEROP / "node_modules" / "age-encryption" / "package.json").is_file():
-        message = "age-encryption is not installed: npm ci --prefix tests/interop"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("age-encryption is not installed: npm ci --prefix tests/interop")
     return [node, str(INTEROP / "age_js.mjs")]
 
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import Demo, start
+from cli_helpers import Demo, Env, start
 
 pytest_plugins = ["cli_fixtures"]
 
@@ -22,13 +22,13 @@ PASSWORD = "c0rrect-horse"  # the demo's db.password
 K = ("-i", "alice.key")
 
 
-def exec_(demo: Demo, *args: str, env: dict[str, str | None] | None = None,
+def exec_(demo: Demo, *args: str, env: Env | None = None,
           input: str | None = None) -> tuple[int, str, str]:
     result = demo.run("exec", "app.sealed.yaml", *args, env=env, input=input)
     return result.code, result.out, result.err
 
 
-def child_env(demo: Demo, *options: str, env: dict[str, str | None] | None = None
+def child_env(demo: Demo, *options: str, env: Env | None = None
               ) -> dict[str, str]:
     code, out, err = exec_(demo, *options, "--", sys.executable, "-c",
                            "import json, os; print(json.dumps(dict(os.environ)))", env=env)

@@ -8,6 +8,7 @@ import datetime
 import ipaddress
 import os
 import pty
+import secrets
 import string
 import subprocess
 import uuid as uuid_module
@@ -124,13 +125,13 @@ def test_too_short_for_every_required_type() -> None:
 
 def test_draws_use_secrets_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    real = generators.secrets.choice
+    real = secrets.choice
 
     def counting(seq: str) -> str:
         calls.append(seq)
         return real(seq)
 
-    monkeypatch.setattr(generators.secrets, "choice", counting)
+    monkeypatch.setattr(secrets, "choice", counting)  # the module sealer.rotation.generators uses
     value = password(length=20, require_each_included_type=False)
     assert len(calls) == 20 and value
     assert set(calls) == {LOWER + UPPER + DIGITS + PUNCTUATION}  # one pool, uniform per draw
@@ -139,8 +140,9 @@ def test_draws_use_secrets_choice(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_valid_password_is_equally_likely() -> None:
     """Pool {a, b, C}, length 3, both types required: 18 valid passwords. Picking one character
     of each type and shuffling would favour some of them; rejection sampling does not."""
-    options = {"length": 3, "exclude_characters": LOWER[2:] + UPPER.replace("C", ""),
-               "exclude_numbers": True, "exclude_punctuation": True}
+    options: dict[str, Any] = {
+        "length": 3, "exclude_characters": LOWER[2:] + UPPER.replace("C", ""),
+        "exclude_numbers": True, "exclude_punctuation": True}
     counts = Counter(password(**options) for _ in range(9000))
     assert len(counts) == 18
     assert all(350 <= n <= 650 for n in counts.values()), counts  # expected 500, sd ~22

@@ -5,13 +5,11 @@ when the same key changed."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyrage
 import pytest
+from git_helpers import driver_repo, git
 
 from sealer import yamlio
 from sealer.document import read_sealed
@@ -25,27 +23,7 @@ ALICE_R = parse_recipient(ALICE.recipient)
 
 @pytest.fixture
 def repo(tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A repository with sealer's drivers set up, and Alice's key where sealer looks by default
-    (git runs the drivers as separate processes, so they find it as a user's sealer would)."""
-    key = isolated_home / ".config" / "sealer" / "keys.txt"
-    key.parent.mkdir(parents=True)
-    key.write_text(SECRET + "\n")
-    key.chmod(0o600)
-    monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for args in (["init", "-q", "-b", "main"], ["config", "user.email", "d@example.com"],
-                 ["config", "user.name", "d"], ["config", "commit.gpgsign", "false"]):
-        git(repo, *args)
-    result = subprocess.run([sys.executable, "-m", "sealer", "git", "setup", str(repo)],
-                            capture_output=True, text=True, check=True)
-    assert "gitattributes" in result.stderr
-    return repo
-
-
-def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                          check=check)
+    return driver_repo(tmp_path, isolated_home, monkeypatch, SECRET)
 
 
 def start(repo: Path) -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run
-from conftest import IN_CI, ROOT
+from conftest import ROOT, unavailable
 from sealing import new_identity
 
 from sealer import yamlio
@@ -128,8 +128,9 @@ def test_real_pre_commit_framework(repo: Path, pre_commit_home: Path) -> None:
 
     seal(repo, "db.sealed.yaml", {"password": "pw-1"})
     good = commit("a good sealed file")
-    if good.returncode != 0 and "Failed to" in good.stdout + good.stderr and not IN_CI:
-        pytest.skip("pre-commit could not build the hook environment here")
+    output = good.stdout + good.stderr
+    if good.returncode != 0 and "Failed to" in output:
+        unavailable(f"pre-commit could not build the hook environment here: {output[-500:]}")
     assert good.returncode == 0, good.stdout + good.stderr
 
     (repo / "secrets" / "api.yaml").write_text("token: plaintext-secret\n")

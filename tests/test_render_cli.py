@@ -253,7 +253,7 @@ def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
 def test_transcript(t: T, files: Demo, isolated_home: Path) -> None:
     before = snapshot(files.dir)
     args = [substitute(a, files, isolated_home) for a in shlex.split(t.args)]
-    stdin = substitute(t.stdin, files, isolated_home) if t.stdin is not None else None
+    stdin = substitute(t.stdin, files, isolated_home) if isinstance(t.stdin, str) else t.stdin
     env: dict[str, str | None] = {"GITHUB_ENV": None, "GITHUB_OUTPUT": None}
     env.update({k: substitute(v, files, isolated_home) for k, v in t.env.items()})
     result = files.run(*args, input=stdin, env=env)

@@ -455,9 +455,9 @@ def test_load_returns_read_only_secrets(tmp_path: Path, keys: Keys) -> None:
     assert secrets["db"]["password"] == SECRET and secrets["db"]["port"] == 5432
     assert secrets["admins"][1]["b"] == 1 and isinstance(secrets["admins"], tuple)
     with pytest.raises(TypeError):
-        secrets["db"]["password"] = "x"  # type: ignore[index]
+        secrets["db"]["password"] = "x"
     with pytest.raises(AttributeError):
-        secrets._data = {}  # type: ignore[misc]
+        secrets._data = {}
     with pytest.raises(AttributeError):
         del secrets._data
     assert SECRET not in repr(secrets) and SECRET not in str(secrets["db"])

@@ -19,7 +19,8 @@ from sealer.errors import IntegrityError, SealerError, UsageError
 from sealer.files import get_value, recipients_add, recipients_remove, set_value
 from sealer.keys import Identity
 from sealer.rotation.protocol import RotationFailed, configure_rotation, rollback, rotate
-from sealer.rotation.versions import parse_interval, rotation_status
+from sealer.rotation.versions import rotation_status
+from sealer.times import parse_interval
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

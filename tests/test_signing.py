@@ -3,6 +3,7 @@ OpenSSH `ssh-keygen`, signing on write, trust at deploy time, and the check rule
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -10,13 +11,14 @@ import pyrage
 import pytest
 from cli_helpers import run
 from conftest import require_tool
+from sealing import forge
 
 from sealer import yamlio
 from sealer.check import Staged, check_files
 from sealer.document import read_sealed
 from sealer.errors import ConfigError, FormatError
-from sealer.files import open_file, seal_file, set_value
-from sealer.keys import parse_identities, parse_recipient
+from sealer.files import open_file, set_value
+from sealer.keys import parse_identities
 from sealer.signing import (
     SignatureError,
     enforce_trust,
@@ -66,9 +68,11 @@ def allowed(tmp_path: Path, keys: dict[str, Path], *names: str) -> Path:
 
 def sealed(tmp_path: Path, recipient: str, name: str = "app.sealed.yaml",
            data: str = "db:\n  password: hunter2\n") -> Path:
-    out = tmp_path / name
-    seal_file(data.encode(), out, source="app.yaml", recipients=[parse_recipient(recipient)])
-    return out
+    """A file signed with $SEALER_SIGNING_KEY when set, written past the write gate (as
+    anyone holding the public keys can): the readers' side is what these tests are about."""
+    key = os.environ.get("SEALER_SIGNING_KEY")
+    return forge(tmp_path / name, yamlio.load(data.encode(), source="t"), [recipient],
+                 Path(key) if key else None)
 
 
 # -- SSHSIG interoperability -----------------------------------------------------------------
@@ -343,7 +347,10 @@ def test_require_signature_is_enforced_by_readers_without_an_anchor(tmp_path: Pa
         "    require_signature: true\ncreation_rules:\n  - {path: '**', environment: prod}\n")
     (tmp_path / "app.yaml").write_text("token: s3cret-value\n")
     unsigned = run("seal", "app.yaml", "-o", "forged.sealed.yaml", cwd=tmp_path)
-    assert unsigned.code == 0, unsigned.err
+    assert unsigned.code == 1 and "SEALER_SIGNING_KEY is not set; nothing was changed" in (
+        unsigned.err) and "one of: release" in unsigned.err  # the write gate
+    assert not (tmp_path / "forged.sealed.yaml").exists()
+    forge(tmp_path / "forged.sealed.yaml", {"token": "s3cret-value"}, [me.recipient])
     refused = run("get", "forged.sealed.yaml", "token", "-i", "-", input=secret, cwd=tmp_path)
     assert refused.code == 4 and "is not signed; its environment requires a signature" in (
         refused.err) and "s3cret" not in refused.out + refused.err

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from .. import __version__
+from .._version import __version__
 
 app = typer.Typer(
     name="sealer",

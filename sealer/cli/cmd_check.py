@@ -78,12 +78,13 @@ def check(
 
 def _tree(paths: list[Path] | None, identity: list[str] | None, decrypt: bool
           ) -> tuple[list[Finding], int]:
-    from ..check import check_files, collect_files
+    from ..check import check_files
+    from ..sealedfiles import sealed_files
 
-    files = collect_files(paths or [Path(".")])
+    files = sealed_files(paths or [Path(".")])
     ids = None
     if decrypt:
-        from ..files import resolve_identities
+        from ..access import resolve_identities
 
         ids = resolve_identities(identities(identity))
     return check_files(files, identities=ids), len(files)
@@ -91,8 +92,9 @@ def _tree(paths: list[Path] | None, identity: list[str] | None, decrypt: bool
 
 def _staged(paths: list[Path] | None, no_plaintext: bool, allow_replace: bool
             ) -> tuple[list[Finding], int]:
-    from ..check import SEALED_SUFFIXES, Staged, check_files
-    from ..gitindex import repository_root, staged_paths
+    from ..check import Staged, check_files
+    from ..git import repository_root, staged_paths
+    from ..sealedfiles import is_sealed_name
 
     root = repository_root(Path.cwd())
     files = staged_paths(root)
@@ -104,5 +106,5 @@ def _staged(paths: list[Path] | None, no_plaintext: bool, allow_replace: bool
         from ..leaks import scan_files
 
         return scan_files(files, {f: index.content(f) for f in files}), len(files)
-    sealed = [f for f in files if f.name.endswith(SEALED_SUFFIXES)]
+    sealed = [f for f in files if is_sealed_name(f.name)]
     return check_files(sealed, staged=index), len(sealed)

@@ -24,8 +24,8 @@ def setup(
     Adds two lines to .gitattributes (commit them) and sets the drivers in .git/config (each
     clone runs `sealer git setup` once).
     """
-    from ..gitdrivers import setup as do_setup
-    from ..gitindex import repository_root
+    from ..git import repository_root
+    from ..git.drivers import setup as do_setup
 
     for change in do_setup(repository_root(repository)):
         note(change)
@@ -40,7 +40,7 @@ def textconv(
     """Print a sealed file for `git diff`: values when your key opens it, else a redacted view."""
     from ..discovery import discover_identities
     from ..errors import SealerError
-    from ..gitdrivers import textconv as convert
+    from ..git.drivers import textconv as convert
 
     try:
         ids = discover_identities(identity or [])
@@ -59,8 +59,8 @@ def merge_driver(
     identity: IdentityOption = None,
 ) -> None:
     """Three-way merge of a sealed file, key by key, sealed once; exit 1 on a real conflict."""
-    from ..files import resolve_identities
-    from ..gitdrivers import merge_files
+    from ..access import resolve_identities
+    from ..git.drivers import merge_files
     from .common import identities
 
     merge_files(base, ours, theirs, name or str(ours), resolve_identities(identities(identity)))

@@ -12,7 +12,7 @@ from .app import app
 from .common import check_format, dump, write_stdout
 
 if TYPE_CHECKING:
-    from ..history import Change
+    from ..git.history import Change
 
 
 @app.command(epilog="""Examples:
@@ -36,7 +36,7 @@ def history(
     """Each commit that changed sealed files: author, date, commit, serial, and which keys were
     added, removed or changed. Needs no key: a ciphertext changes only when its value does."""
     from ..errors import UsageError
-    from ..history import file_history, repository_history
+    from ..git.history import file_history, repository_history
 
     check_format(fmt, ("text", "json"))
     window = _window(since)
@@ -56,16 +56,9 @@ def history(
 
 
 def _window(since: str | None) -> timedelta | None:
-    if since is None:
-        return None
-    import re
+    from ..times import parse_interval
 
-    from ..errors import UsageError
-    from ..policy import parse_age
-
-    if not re.fullmatch(r"[1-9][0-9]*[hdw]", since):
-        raise UsageError(f"invalid --since {since!r}", hint="write it like 12h, 30d or 2w")
-    return parse_age(since)
+    return None if since is None else parse_interval(since, what="--since")
 
 
 def _line(c: Change) -> str:

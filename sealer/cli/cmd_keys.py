@@ -158,3 +158,24 @@ def rekey(files: FilesArgument, identity: IdentityOption = None) -> None:
     for file in files:
         written = rekey_file(file, ids)
         note(f"{file}: new data key (serial {written.document.header.serial})")
+
+
+@app.command(epilog="""Examples:
+
+  SEALER_SIGNING_KEY=~/.ssh/id_ed25519 sealer sign secrets/prod/*.sealed.yaml
+
+  SEALER_SIGNING_KEY=~/.config/sealer/signing.key sealer sign app.sealed.yaml -i ci.key
+""")
+def sign(files: FilesArgument, identity: IdentityOption = None) -> None:
+    """Sign each file with $SEALER_SIGNING_KEY (content, data key and serial unchanged).
+
+    The way to re-sign a file whose signature is missing or no longer accepted (for example
+    after a signer was replaced). The signer must be one the file's readers accept, and one of
+    your identities must open the file: you vouch only for content that verifies.
+    """
+    from ..files import sign_file
+
+    ids = identities(identity)
+    for file in files:
+        written = sign_file(file, ids)
+        note(f"{file}: signed (serial {written.document.header.serial})")

@@ -86,10 +86,12 @@ def status(
 
     Needs no key. Exits 1 when anything is overdue or expired, so CI can gate on it.
     """
-    from ..rotation.versions import parse_interval, rotation_status
+    from ..rotation.versions import rotation_status
+    from ..times import parse_interval
 
     check_format(fmt, ("text", "json"))
-    rows = rotation_status(paths or [Path(".")], due_within=parse_interval(due_within))
+    rows = rotation_status(paths or [Path(".")],
+                           due_within=parse_interval(due_within, what="--due-within"))
     if fmt == "json":
         write_stdout(dump([r.as_json() for r in rows], "json"))
     else:

@@ -44,11 +44,9 @@ def render(merged: Merged, spec: RenderSpec) -> bytes:
 
 def default_name(file: Path) -> str:
     """`app.sealed.yaml` -> `app`: the Secret's name when none is given."""
-    name = file.name
-    for suffix in (".sealed.yaml", ".sealed.yml", ".yaml", ".yml"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    from ..sealedfiles import base_name
+
+    return base_name(file)
 
 
 def _data(merged: Merged, spec: RenderSpec) -> dict[str, tuple[Any, bytes]]:

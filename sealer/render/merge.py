@@ -87,12 +87,12 @@ def open_and_merge(files: Sequence[Path], identities: Sequence[Identity] | None 
     Each file goes through the same gate as every reader: the audit entry, and the signature
     check when trusted signers are configured.
     """
+    from ..access import open_sealed, resolve_identities
     from ..document import read_sealed
-    from ..files import open_audited, resolve_identities
 
     documents = [read_sealed(f) for f in files]  # every file is there and well-formed first
     found = resolve_identities(identities)
-    opened = [open_audited(doc, file, found, action=action)
+    opened = [open_sealed(file, found, action=action, document=doc)
               for file, doc in zip(files, documents, strict=True)]
     tree: dict[str, Any] = {}
     layers: list[dict[str, Any]] = []

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from ..environ import KEY_VARIABLES, child_environment
 from ..errors import SealerError, UsageError
 from ..keys import Identity
 from .flatten import env_entries
@@ -24,7 +25,6 @@ from .spec import NameRule
 __all__ = ["EXIT_CANNOT_RUN", "EXIT_NOT_FOUND", "KEY_VARIABLES", "exec_command",
            "secret_environment"]
 
-KEY_VARIABLES = ("SEALER_IDENTITY", "SEALER_IDENTITY_FILE", "SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE")
 EXIT_NOT_FOUND = 127  # as env(1) and shells: the command was not found
 EXIT_CANNOT_RUN = 126  # found, but could not be run
 
@@ -58,10 +58,7 @@ def secret_environment(
     """
     merged = open_and_merge(files, identities, allow_override=allow_override, select=select,
                             action="exec")
-    env = dict(os.environ if base is None else base)
-    if not keep_key_variables:
-        for name in KEY_VARIABLES:
-            env.pop(name, None)
+    env = child_environment(base, keep_keys=keep_key_variables)
     env.update((e.name, e.value) for e in env_entries(merged, names))
     return env
 

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .. import paths
+from ..access import Identities, WriteGate, authorize_write, open_sealed
 from ..core import Opened, seal
 from ..errors import SealerError, UsageError
-from ..files import Identities, open_file, write_document
 from ..fsio import locked
+from ..times import parse_interval, timestamp
 from .rotators.base import ROTATORS, RotationError, Rotator, get_rotator
 from .versions import (
     DEFAULT_KEEP,
@@ -22,12 +23,10 @@ from .versions import (
     drop_pending,
     is_due,
     next_id,
-    parse_interval,
     promote,
     rotation_entries,
     stage_value,
     swap_previous,
-    timestamp,
 )
 
 __all__ = ["DueResult", "Outcome", "RotationFailed", "configure_rotation", "rollback",
@@ -51,9 +50,10 @@ class RotationFailed(SealerError):
 class _State:
     """The file being rotated: its opened form, kept current after every write."""
 
-    def __init__(self, file: Path, opened: Opened, key: str, now: datetime) -> None:
+    def __init__(self, file: Path, opened: Opened, key: str, now: datetime,
+                 gate: WriteGate) -> None:
         self.path = paths.parse_path(key)
-        self.file, self.opened, self.now = file, opened, now
+        self.file, self.opened, self.now, self.gate = file, opened, now, gate
         self.key = paths.format_path(self.path)
 
     @property
@@ -73,7 +73,7 @@ class _State:
         metadata["keys"][self.key]["rotation"] = rotation
         new = seal(plain, previous=self.opened, metadata=metadata, versions=versions,
                    source=doc.source)
-        write_document(self.file, doc, new)
+        self.gate.commit(doc, new)
         self.opened = Opened(new, self.opened.keys, self.opened.identity)
 
 
@@ -92,8 +92,9 @@ def rotate(file: Path, key: str, identities: Identities = None, *, resume: bool 
     if resume and abandon:
         raise UsageError("--resume and --abandon exclude each other")
     with locked(file):
-        opened = open_file(file, identities, action="rotate", keys=[key])
-        state = _State(file, opened, key, now or datetime.now(UTC).replace(microsecond=0))
+        gate = authorize_write(file)  # before the target is touched: the result must be writable
+        opened = open_sealed(file, identities, action="rotate", keys=[key])
+        state = _State(file, opened, key, now or datetime.now(UTC).replace(microsecond=0), gate)
         try:
             paths.get(opened.document.data, state.path)
         except KeyError:
@@ -264,12 +265,12 @@ def rotate_due(files: Sequence[Path], identities: Identities = None, *,
                progress: Callable[[str], None] | None = None) -> list[DueResult]:
     """Rotate every due secret, one after another; a failure is reported, not fatal."""
     from ..document import read_sealed
-    from .versions import _sealed_files
+    from ..sealedfiles import sealed_files
 
     now = now or datetime.now(UTC).replace(microsecond=0)
     say = progress or (lambda _: None)
     results = []
-    for file in _sealed_files(files):
+    for file in sealed_files(files):
         for key, rot in rotation_entries(read_sealed(file).metadata):
             if not key or (not is_due(rot, now) and not rot.get("pending")):
                 continue  # key "" is the file's own entry: an expiry date, nothing to rotate
@@ -290,12 +291,13 @@ def configure_rotation(file: Path, key: str, identities: Identities = None, *, e
                        generator: dict[str, Any] | None = None,
                        keep: int | None = None) -> None:
     """Write `metadata.keys[KEY].rotation`, keeping its progress fields (rotated_at, …)."""
-    parse_interval(every)
+    parse_interval(every, what="--every")
     key = paths.format_path(paths.parse_path(key))
     if rotator is not None and rotator not in ROTATORS:
         raise UsageError(f"unknown rotator {rotator!r}", hint=f"use one of: {', '.join(ROTATORS)}")
     with locked(file):
-        opened = open_file(file, identities, action="rotation-configure", keys=[key])
+        gate = authorize_write(file)
+        opened = open_sealed(file, identities, action="rotation-configure", keys=[key])
         try:
             paths.get(opened.document.data, paths.parse_path(key))
         except KeyError:
@@ -309,7 +311,7 @@ def configure_rotation(file: Path, key: str, identities: Identities = None, *, e
                "settings": settings or None, "keep": keep}
         entry["rotation"] = {**{k: v for k, v in new.items() if v is not None}, **rot}
         doc = seal(opened.plaintext(), previous=opened, metadata=metadata, source=str(file))
-        write_document(file, opened.document, doc)
+        gate.commit(opened.document, doc)
 
 
 def rollback(file: Path, key: str, identities: Identities = None, *,
@@ -318,8 +320,9 @@ def rollback(file: Path, key: str, identities: Identities = None, *,
     old value is set on the target first (and tested), so the file never names a credential
     the target refuses."""
     with locked(file):
-        opened = open_file(file, identities, action="rollback", keys=[key])
-        state = _State(file, opened, key, now or datetime.now(UTC).replace(microsecond=0))
+        gate = authorize_write(file)  # before the target is touched
+        opened = open_sealed(file, identities, action="rollback", keys=[key])
+        state = _State(file, opened, key, now or datetime.now(UTC).replace(microsecond=0), gate)
         rot = dict(state.rotation)
         if rot.get("pending"):
             raise UsageError(f"a rotation of {key} is in progress", file=str(file),

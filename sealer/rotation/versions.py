@@ -7,13 +7,13 @@ callers pass in.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..errors import UsageError
+from ..times import after, parse_interval, parse_time, timestamp
 
 __all__ = [
     "DEFAULT_KEEP",
@@ -23,44 +23,17 @@ __all__ = [
     "due_date",
     "is_due",
     "next_id",
-    "parse_interval",
-    "parse_time",
     "promote",
     "rotation_entries",
     "rotation_status",
     "stage_value",
     "swap_previous",
-    "timestamp",
 ]
 
 DEFAULT_KEEP = 3
 DUE_SOON = timedelta(days=7)
-_INTERVAL = re.compile(r"([1-9][0-9]{0,5})([hdw])\Z")
-_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 
 Versions = dict[str, list[dict[str, Any]]]
-
-
-def parse_interval(text: str) -> timedelta:
-    """`12h`, `30d`, `12w` -> timedelta; UsageError otherwise."""
-    match = _INTERVAL.match(text.strip()) if isinstance(text, str) else None
-    if match is None:
-        raise UsageError(f"malformed interval {text!r}",
-                         hint="use a whole number and a unit: 12h, 30d or 12w")
-    return int(match.group(1)) * _UNITS[match.group(2)]
-
-
-def timestamp(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 def rotation_entries(metadata: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -79,7 +52,7 @@ def due_date(rotation: dict[str, Any]) -> datetime | None:
     every = rotation.get("every")
     if rotated is None or not isinstance(every, str):
         return None
-    return rotated + parse_interval(every)
+    return after(rotated, parse_interval(every, what="rotation interval"))
 
 
 def is_due(rotation: dict[str, Any], now: datetime) -> bool:
@@ -106,21 +79,15 @@ def rotation_status(files: Sequence[Path], *, now: datetime | None = None,
                     due_within: timedelta = DUE_SOON) -> list[StatusRow]:
     """One row per secret with rotation settings, from metadata only (no key needed)."""
     from ..document import read_sealed
+    from ..sealedfiles import sealed_files
 
     now = now or datetime.now(UTC)
     rows = []
-    for file in _sealed_files(files):
+    for file in sealed_files(files):
         metadata = read_sealed(file).metadata
         rows += [_row(str(file), key, rot, now, due_within)
                  for key, rot in rotation_entries(metadata)]
     return rows
-
-
-def _sealed_files(files: Iterable[Path]) -> list[Path]:
-    out: list[Path] = []
-    for path in files:
-        out += sorted(path.rglob("*.sealed.yaml")) if path.is_dir() else [path]
-    return out
 
 
 def _row(file: str, key: str, rot: dict[str, Any], now: datetime,

@@ -20,7 +20,6 @@ own: they reach it in the JSON's `settings`, and are kept out of messages like t
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 from collections.abc import Mapping
@@ -115,8 +114,10 @@ def _encode(message: Mapping[str, Any]) -> bytes:
 
 
 def _child_env() -> dict[str, str]:
-    """This process's environment without sealer's and SOPS's key variables."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("SEALER_", "SOPS_"))}
+    """This process's environment without the key variables (sealer.environ)."""
+    from ...environ import child_environment
+
+    return child_environment()
 
 
 def _failure(result: subprocess.CompletedProcess[bytes], current: Any, pending: Any,

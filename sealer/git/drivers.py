@@ -11,24 +11,26 @@ conflict markers and never writes plaintext.
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import yamlio
-from .core import Opened, open_document, seal
-from .document import SealedDocument, parse_sealed, read_sealed
-from .envelope import is_token, token_type
-from .errors import SealerError
-from .fsio import atomic_write, read_bytes
-from .keys import Identity, parse_recipient
-from .paths import Path as KeyPath
-from .paths import format_path, leaves, set_value
+from .. import yamlio
+from ..access import authorize_write, open_sealed
+from ..core import Opened, seal
+from ..document import SealedDocument, parse_sealed, read_sealed
+from ..envelope import is_token, token_type
+from ..errors import NoIdentityError, SealerError
+from ..fsio import read_bytes
+from ..keys import Identity, parse_recipient
+from ..paths import Path as KeyPath
+from ..paths import format_path, leaves, set_value
+from ..sealedfiles import SEALED_SUFFIXES
+from . import run_git
 
 __all__ = ["Conflict", "merge_files", "merge_trees", "setup", "textconv"]
 
-ATTRIBUTES = "*.sealed.yaml diff=sealer merge=sealer\n*.sealed.yml diff=sealer merge=sealer\n"
+ATTRIBUTES = "".join(f"*{suffix} diff=sealer merge=sealer\n" for suffix in SEALED_SUFFIXES)
 GIT_CONFIG = {
     "diff.sealer.textconv": "sealer git textconv",
     "diff.sealer.cachetextconv": "false",
@@ -48,23 +50,27 @@ def setup(repository: Path) -> list[str]:
         attributes.write_text(existing + prefix + "\n".join(missing) + "\n", encoding="utf-8")
         changes.append(f"{attributes}: {len(missing)} line(s) added")
     for key, value in GIT_CONFIG.items():
-        subprocess.run(["git", "-C", str(repository), "config", "--local", key, value],
-                       check=True, capture_output=True)
+        run_git(["config", "--local", key, value], repository)
         changes.append(f"git config {key}")
     return changes
 
 
 def textconv(path: Path, identities: Sequence[Identity]) -> str:
-    """What `git diff` shows for a sealed file."""
+    """What `git diff` shows for a sealed file. Values pass the read gate (audit, trust); when
+    it refuses, or no identity opens the file, the redacted view is shown instead."""
     try:
         document = read_sealed(path)
     except SealerError as exc:
         return f"# not a valid sealed file: {exc.message}\n" + read_bytes(path).decode(
             "utf-8", "replace")
-    try:
-        opened = open_document(document, identities) if identities else None
-    except SealerError:
-        opened = None
+    opened, why = None, "no key"
+    if identities:
+        try:
+            opened = open_sealed(policy_path(path), identities, action="diff", document=document)
+        except NoIdentityError:
+            pass
+        except SealerError as exc:
+            why = f"not decrypted: {exc.message}"
     head = (f"# sealed file {document.header.id[:8]} serial {document.header.serial}, "
             f"modified {document.header.modified}\n")
     if opened is not None:
@@ -72,11 +78,23 @@ def textconv(path: Path, identities: Sequence[Identity]) -> str:
         head += "# values decrypted with your key\n"
     else:
         body = {"data": _redacted(document)}
-        head += "# values redacted (no key): a changed fingerprint means a changed value\n"
+        head += f"# values redacted ({why}): a changed fingerprint means a changed value\n"
     body["recipients"] = [w.recipient for w in document.recipients]
     if document.metadata:
         body["metadata"] = document.metadata
     return head + yamlio.dump(body)
+
+
+def policy_path(path: Path) -> Path:
+    """The path sealer.yaml and the audit log are looked up for. git runs its drivers at the top
+    of the work tree and hands textconv a temporary copy for other revisions: such a copy is
+    governed by the repository's sealer.yaml under its own name."""
+    absolute = path.absolute()
+    cwd = Path.cwd()
+    if cwd == absolute.parent or cwd in absolute.parents:
+        return path
+    name = path.name
+    return cwd / (name[7:] if len(name) > 7 and name[6] == "_" else name)  # git's XXXXXX_NAME
 
 
 def _redacted(document: SealedDocument) -> Any:
@@ -174,8 +192,14 @@ def _three_way(base: Any, ours: Any, theirs: Any, what: str, file: str) -> Any:
 
 def merge_files(base: Path, ours: Path, theirs: Path, name: str,
                 identities: Sequence[Identity]) -> SealedDocument:
-    """Merge three versions of a sealed file into `ours` (the git merge-driver contract)."""
-    opened = [_open(p, name, identities) for p in (base, ours, theirs)]
+    """Merge three versions of a sealed file into `ours` (the git merge-driver contract).
+
+    `name` (git's %P) is the file as sealer.yaml sees it: all three sides pass the read gate,
+    and the result passes the write gate (signed where its environment requires it) before
+    `ours` is replaced.
+    """
+    where = Path(name) if name else ours
+    opened = [_open(p, where, identities) for p in (base, ours, theirs)]
     b, o, t = opened
     if len({x.document.header.id for x in opened}) != 1:
         raise Conflict(name, ["the file id (one side replaced the file)"])
@@ -184,13 +208,15 @@ def merge_files(base: Path, ours: Path, theirs: Path, name: str,
                           "metadata", name)
     base_r, ours_r, theirs_r = ([w.recipient for w in x.document.recipients] for x in opened)
     recipients = _three_way(base_r, ours_r, theirs_r, "recipients", name)
+    gate = authorize_write(where, recipients)
     newest = max(o.document.header.serial, t.document.header.serial)
     o.document.header = o.document.header._replace(serial=newest)
     merged = seal(data, previous=o, metadata=metadata, source=name,
                   recipients=[parse_recipient(r) for r in recipients])
-    atomic_write(ours, merged.to_yaml().encode("utf-8"))
+    gate.commit(None, merged, target=ours)
     return merged
 
 
-def _open(path: Path, name: str, identities: Sequence[Identity]) -> Opened:
-    return open_document(parse_sealed(read_bytes(path), source=name), identities)
+def _open(path: Path, where: Path, identities: Sequence[Identity]) -> Opened:
+    document = parse_sealed(read_bytes(path, limit=yamlio.MAX_BYTES), source=str(where))
+    return open_sealed(where, identities, action="merge", document=document)

@@ -1,21 +1,30 @@
-"""Reading what git is about to commit: staged paths and their contents in the index, and the
-committed (HEAD) version of a file. Plain `git` subprocesses: fast enough for a pre-commit hook
-and nothing to import."""
+"""git: `run_git`, the one way sealer runs git (no shell, a timeout, the key variables
+stripped from its environment), and what git is about to commit: staged paths and their
+contents in the index, and the committed (HEAD) version of a file. Plain `git` subprocesses:
+fast enough for a pre-commit hook and nothing to import.
+
+`drivers` (diff and merge drivers) and `history` (sealer history) build on it.
+"""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
-from .errors import SealerError
+from ..environ import child_environment
+from ..errors import SealerError
 
-__all__ = ["head_blob", "repository_root", "staged_blob", "staged_paths"]
+__all__ = ["head_blob", "repository_root", "run_git", "staged_blob", "staged_paths"]
 
 
-def _git(args: list[str], cwd: Path, *, check: bool = True) -> bytes | None:
+def run_git(args: list[str], cwd: Path, *, check: bool = True,
+            input: bytes | None = None) -> bytes | None:
+    """`git ARGS` in `cwd` (no shell), fed `input` on stdin: its stdout, or None when git fails
+    and `check` is false. A missing git, a timeout, or (with `check`) a failure is a SealerError."""
     try:
         result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False,
-                                timeout=120)
+                                env=child_environment(),
+                                timeout=120, input=input)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SealerError(f"cannot run git: {exc}", hint="install git") from None
     if result.returncode != 0:
@@ -28,13 +37,13 @@ def _git(args: list[str], cwd: Path, *, check: bool = True) -> bytes | None:
 
 
 def repository_root(cwd: Path) -> Path:
-    out = _git(["rev-parse", "--show-toplevel"], cwd)
+    out = run_git(["rev-parse", "--show-toplevel"], cwd)
     return Path((out or b"").decode().strip())
 
 
 def staged_paths(root: Path) -> list[Path]:
     """Files added, copied, modified or renamed in the index (what the commit will contain)."""
-    out = _git(["diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR"], root) or b""
+    out = run_git(["diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR"], root) or b""
     return [root / name for name in out.decode("utf-8", "surrogateescape").split("\0") if name]
 
 
@@ -44,9 +53,9 @@ def _relative(root: Path, path: Path) -> str:
 
 def staged_blob(root: Path, path: Path) -> bytes | None:
     """The file's content in the index, or None if it is not there."""
-    return _git(["show", f":{_relative(root, path)}"], root, check=False)
+    return run_git(["show", f":{_relative(root, path)}"], root, check=False)
 
 
 def head_blob(root: Path, path: Path) -> bytes | None:
     """The file's content in HEAD, or None (new file, or no commit yet)."""
-    return _git(["show", f"HEAD:{_relative(root, path)}"], root, check=False)
+    return run_git(["show", f"HEAD:{_relative(root, path)}"], root, check=False)

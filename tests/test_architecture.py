@@ -1,0 +1,177 @@
+"""The layout holds (docs/ARCHITECTURE.md): imports only go down the layers, every decryption
+goes through the read gate and every sealed-file write through the write gate
+(sealer/access.py), and the library never imports the CLI. Read from the source with `ast`, so
+a new module or a new call site is checked the day it is written."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "sealer"
+
+# Lowest first. A module may import its own layer and the layers below it; imports made only
+# for type hints (under `if TYPE_CHECKING:`) are not dependencies and are not counted.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("base", ("_version", "errors", "environ", "times", "fsio", "paths", "yamlio")),
+    ("crypto", ("envelope", "age", "age.*", "agefile")),
+    ("keys", ("keys", "sshkeys", "discovery")),
+    ("format", ("document", "core", "signing")),
+    ("project", ("config", "schemas", "sealedfiles", "git", "audit", "policy")),
+    ("gates", ("access",)),
+    ("operations", ("files", "editor", "check", "leaks", "report", "git.drivers",
+                    "git.history", "render", "render.*", "rotation", "rotation.*")),
+    ("interface", ("", "__main__", "cli", "cli.*")),
+]
+
+# Who may do what the gates exist for.
+GATED_CALLS = {
+    "open_document": {"access"},  # unwrap + verify: only the read gate calls it
+    "to_yaml": {"access"},  # serialising a sealed document for writing: only the write gate
+    "atomic_write": {"access", "render.output", "cli.cmd_seal"},  # sealed files; rendered
+    # outputs (render.output) and `unseal -o` (cli.cmd_seal) write plaintext, not sealed files
+}
+
+
+def modules() -> Iterator[tuple[str, Path]]:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        yield ".".join(parts), path
+
+
+def layer_of(module: str) -> int:
+    for index, (_name, members) in enumerate(LAYERS):
+        for pattern in members:
+            if module == pattern or (pattern.endswith(".*") and module.startswith(pattern[:-1])):
+                return index
+    raise AssertionError(f"sealer.{module} is in no layer of tests/test_architecture.py "
+                         "(and docs/ARCHITECTURE.md): place it")
+
+
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    return skipped
+
+
+def imports(module: str, path: Path) -> Iterator[tuple[int, str]]:
+    """(line, imported sealer module) for every run-time import, lazy ones included."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = _type_checking_nodes(tree)
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[:len(package) - (node.level - 1)] if node.level > 1 else package
+            if node.module:
+                yield node.lineno, _known(".".join([*base, node.module]))
+            else:
+                for alias in node.names:
+                    yield node.lineno, _known(".".join([*base, alias.name]))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "sealer" or alias.name.startswith("sealer."):
+                    yield node.lineno, _known(alias.name.removeprefix("sealer").lstrip("."))
+
+
+def _known(module: str) -> str:
+    """`render.spec.NameRule`-style names from `from . import x` -> the module part."""
+    names = {m for m, _ in modules()}
+    while module and module not in names:
+        module = module.rpartition(".")[0]
+    return module
+
+
+ALL = list(modules())
+
+
+@pytest.mark.parametrize(("module", "path"), ALL, ids=[m or "sealer" for m, _ in ALL])
+def test_imports_go_down_the_layers(module: str, path: Path) -> None:
+    mine = layer_of(module)
+    for line, target in imports(module, path):
+        if target == module:
+            continue
+        theirs = layer_of(target)
+        assert theirs <= mine, (
+            f"sealer/{path.relative_to(PACKAGE)}:{line}: {LAYERS[mine][0]} module "
+            f"sealer.{module or '__init__'} imports sealer.{target or '__init__'} from the "
+            f"higher layer {LAYERS[theirs][0]}")
+
+
+@pytest.mark.parametrize(("module", "path"), ALL, ids=[m or "sealer" for m, _ in ALL])
+def test_only_the_gates_decrypt_and_write_sealed_files(module: str, path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        allowed = GATED_CALLS.get(name or "")
+        if allowed is not None:
+            assert module in allowed, (
+                f"sealer/{path.relative_to(PACKAGE)}:{node.lineno} calls {name}(): only "
+                f"{', '.join(sorted(allowed))} may (go through sealer.access)")
+
+
+def test_the_layers_name_every_module_once() -> None:
+    seen: dict[str, str] = {}
+    for name, members in LAYERS:
+        for member in members:
+            assert member not in seen, f"{member} is in {seen[member]} and {name}"
+            seen[member] = name
+    for module, _path in ALL:
+        layer_of(module)
+
+
+def test_the_architecture_document_names_the_layers() -> None:
+    text = (PACKAGE.parent / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    for name, _members in LAYERS:
+        assert f"**{name}**" in text, f"docs/ARCHITECTURE.md does not describe layer {name}"
+
+
+HEAVY = ("cryptography", "pyrage", "jsonschema", "jinja2", "psycopg", "sealer.signing")
+_REPORT_MODULES = f"""
+import sys
+from sealer.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(",".join(sorted(m for m in {HEAVY!r} if m in sys.modules)), file=sys.stderr)
+"""
+
+
+def _heavy_imports(args: list[str], cwd: Path) -> list[str]:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", _REPORT_MODULES, *args], cwd=cwd,
+                            capture_output=True, text=True, check=False)
+    last = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else ""
+    return [m for m in last.split(",") if m]
+
+
+def test_the_keyless_check_hook_imports_no_crypto(tmp_path: Path) -> None:
+    """`check` runs on every commit and needs no key: parsing a sealed file must not load
+    cryptography, pyrage or the signing code (the import budget of the hot path)."""
+    from sealing import new_identity
+
+    from sealer.core import seal
+
+    _, recipient = new_identity()
+    sealed = tmp_path / "app.sealed.yaml"
+    sealed.write_text(seal({"a": "b"}, recipients=[recipient], source=str(sealed)).to_yaml())
+    assert _heavy_imports(["check", "."], tmp_path) == []
+    (tmp_path / "sealer.yaml").write_text(
+        f"version: 1\nprincipals:\n  me: {recipient.text}\nenvironments:\n  prod:\n"
+        "    recipients: [me]\ncreation_rules:\n  - {path: '**', environment: prod}\n")
+    # validating sealer.yaml needs jsonschema, and its principals' keys pyrage; never more
+    assert set(_heavy_imports(["check", "."], tmp_path)) <= {"jsonschema", "pyrage"}
