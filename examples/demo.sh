@@ -10,7 +10,11 @@ cp "$here/app.yaml" "$here/sealer.yaml" "$work/"
 cd "$work"
 
 # DEMO KEY: published in this repository, anyone can read it. Never seal real secrets for it.
-export SEALER_IDENTITY_FILE="$here/demo.agekey"
+# git checks files out 0644, and sealer (like ssh) refuses a private key others can read: use a
+# private copy.
+cp "$here/demo.agekey" "$work/demo.agekey"
+chmod 600 "$work/demo.agekey"
+export SEALER_IDENTITY_FILE="$work/demo.agekey"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 

@@ -16,7 +16,7 @@ allows (allowed, required, post-quantum) — and then signs and replaces the fil
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -60,6 +60,8 @@ def resolve_identities(identities: Identities) -> list[Identity]:
 
 # -- the read gate ---------------------------------------------------------------------------
 
+_HISTORY_READS = frozenset({"diff", "merge"})  # git shows and merges older versions on purpose
+
 
 def open_sealed(path: Path, identities: Identities = None, *, action: str,
                 keys: Sequence[str] = (), document: SealedDocument | None = None,
@@ -77,9 +79,13 @@ def open_sealed(path: Path, identities: Identities = None, *, action: str,
         document = read_sealed(path)
     settings = settings_for(path)
     try:
-        opened = open_document(document, resolve_identities(identities))
         if resign_with is None or resign_with.signing_key is None:
-            enforce_signatures(document, path)
+            enforce_signatures(document, path)  # first: a forged file costs no unwrap attempts
+        opened = open_document(document, resolve_identities(identities))
+        if action not in _HISTORY_READS and os.environ.get("SEALER_TRUSTED_SIGNERS"):
+            from .freshness import check_and_record
+
+            check_and_record(document)  # a deploy host never goes back to an older version
     except SealerError as exc:
         record(action, path, keys=keys, recipient=None, settings=settings,
                outcome=f"refused: {type(exc).__name__}")
@@ -117,7 +123,7 @@ def signer_rule(path: Path) -> SignerRule | None:
     settings = environment_settings(path)
     if settings.get("require_signature") is not True:
         return None
-    from .signing import required_signer_keys
+    from .config import required_signer_keys
 
     keys, names = required_signer_keys(settings)
     return SignerRule(frozenset(keys), ", ".join(names) or "nobody",
@@ -136,9 +142,10 @@ def enforce_signatures(document: SealedDocument, path: Path) -> None:
 
     settings = environment_settings(path)
     if settings.get("require_signature") is True:
+        from .config import required_signer_keys
         from .signing import enforce_required
 
-        enforce_required(document, settings)
+        enforce_required(document, *required_signer_keys(settings))
 
 
 # -- the write gate --------------------------------------------------------------------------
@@ -160,6 +167,15 @@ class WriteGate:
 
     def check_recipients(self, recipients: Sequence[str]) -> None:
         """Refuse recipients the file's environment does not allow (PolicyError)."""
+        from .config import environment_settings
+
+        if environment_settings(self.path).get("require_post_quantum") is True:
+            classical = [r for r in recipients if not r.startswith("age1pq1")]
+            if classical:  # required here or by a sealer.yaml above the nearest one
+                raise PolicyError(f"{classical[0][:20]}… is a classical key and this file's "
+                                  "environment requires post-quantum recipients; nothing was "
+                                  "written", file=str(self.path),
+                                  hint="seal for age1pq1… keys only (sealer keygen --pq)")
         if self.project is None or self.environment is None:
             return
         from .policy import recipient_violations
@@ -188,12 +204,14 @@ class WriteGate:
         return Written(target, new, changed=True)
 
 
-def authorize_write(path: Path, recipients: Sequence[str] | None = None) -> WriteGate:
+def authorize_write(path: Path, recipients: Sequence[str] | None = None, *,
+                    keeps_data_key: bool = True) -> WriteGate:
     """The write gate: whether a write of `path` can be completed, decided now.
 
     `recipients`: the recipients the file will have, when known (else those it has now, when it
-    exists). Raises PolicyError (or ConfigError for a broken sealer.yaml) before anything is
-    changed.
+    exists). `keeps_data_key`: the write encrypts under the file's current data key (all but
+    rekey and recipients remove), which must then be the committed one, or vouched for.
+    Raises PolicyError (or ConfigError for a broken sealer.yaml) before anything is changed.
     """
     from .config import project_for
 
@@ -204,7 +222,51 @@ def authorize_write(path: Path, recipients: Sequence[str] | None = None) -> Writ
         recipients = _current_recipients(path)
     if recipients is not None:
         gate.check_recipients(recipients)
+    if keeps_data_key and path.is_file():
+        _check_continuity(path)
     return gate
+
+
+def _check_continuity(path: Path) -> None:
+    """Refuse to encrypt new secrets under a data key that changed since the committed version
+    (HEAD) unless an accepted signer vouches for the change: a forged file can keep the id,
+    raise the serial and plant a key its author knows (docs/SECURITY.md, B11)."""
+    if os.environ.get("SEALER_ALLOW_REKEY") == "1":
+        return
+    from .git import head_blob, work_tree_of
+
+    root = work_tree_of(path)
+    current = _parsed(read_sealed, path)
+    if root is None or current is None or current.header.commitment is None:
+        return
+    from .document import parse_sealed
+
+    blob = head_blob(root, path)
+    committed = _parsed(lambda _p: parse_sealed(blob or b"", source=str(path)), path)
+    before = committed.header.commitment if committed is not None else None
+    if before is None or before == current.header.commitment or _vouched(current, path):
+        return
+    raise PolicyError("the data key changed since the committed version and no accepted "
+                      "signer vouches for it; nothing was changed", file=str(path),
+                      hint="if you re-keyed it yourself (rekey, recipients remove), commit that "
+                           "first or set SEALER_ALLOW_REKEY=1; otherwise restore it with `git "
+                           "checkout HEAD -- FILE`")
+
+
+def _parsed(read: Callable[[Path], SealedDocument], path: Path) -> SealedDocument | None:
+    try:
+        return read(path)
+    except SealerError:
+        return None
+
+
+def _vouched(document: SealedDocument, path: Path) -> bool:
+    rule = signer_rule(path)
+    if rule is None or not document.signatures:
+        return False
+    from .signing import valid_signers
+
+    return any(key in rule.keys for key in valid_signers(document)[0])
 
 
 def _current_recipients(path: Path) -> list[str] | None:

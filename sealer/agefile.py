@@ -137,15 +137,18 @@ def _age_error(exc: Exception) -> AgeError:
 # --- decrypt and encrypt ------------------------------------------------------------------------
 
 
-def decrypt(data: bytes, identities: Sequence[object]) -> bytes:
+def decrypt(data: bytes, identities: Sequence[object], *,
+            max_stanzas: int | None = None) -> bytes:
     """Decrypt a binary or armored age file with identities: pyrage's (X25519, SSH) and sealer's
     own (`StanzaIdentity`: post-quantum hybrid), sealer's tried first.
 
-    The header is checked strictly first. Passphrase-encrypted (scrypt) files are refused here;
-    use decrypt_with_passphrase for those.
+    The header is checked strictly first, and refused with more than `max_stanzas` stanzas.
+    Passphrase-encrypted (scrypt) files are refused here; use decrypt_with_passphrase for those.
     """
     binary = to_binary(data)
     header = parse_header(binary)
+    if max_stanzas is not None and len(header.stanzas) > max_stanzas:
+        raise AgeError("header", f"more than {max_stanzas} recipient stanzas")
     if _scrypt_work_factor(header) is not None:
         raise AgeError("no match", "the file is passphrase-encrypted, not encrypted to a key",
                        hint="it needs a passphrase, not an identity")

@@ -55,15 +55,24 @@ def settings_for(file: Path) -> Settings:
     Only the `audit:` block is read here, without validating the whole file: a one-key `get`
     must not pay for JSON Schema (check and seal validate sealer.yaml fully).
     """
-    from .config import raw_config
+    from .config import raw_chain
 
     required = os.environ.get("SEALER_AUDIT_REQUIRED") == "1"
     path = log_path()
-    found = raw_config(file)
-    audit: Any = found[1].get("audit") if found else None
+    chain = raw_chain(file)
+    found = chain[0] if chain else None
+    blocks = [raw.get("audit") for _path, raw in chain]
+    audit: Any = blocks[0] if blocks else None
     audit = audit if isinstance(audit, dict) else {}
+    # a nested sealer.yaml cannot turn off what one above it requires
+    required = required or any(isinstance(b, dict) and b.get("required") is True
+                               for b in blocks)
     if audit.get("path") and not os.environ.get("SEALER_AUDIT_LOG") and found is not None:
-        path = found[0].parent / str(audit["path"])
+        from .config import contained_path
+
+        # the repository may choose a log inside itself, never a file elsewhere (check reports
+        # a path outside as a configuration error; readers keep the default location)
+        path = contained_path(found[0].parent, audit["path"]) or path
     return Settings(path, required or audit.get("required") is True)
 
 
@@ -110,7 +119,8 @@ def _user() -> str:
 
 def _append(path: Path, entry: dict[str, Any]) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+                 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # one writer at a time: prev is the real last line
         last = _last_line(fd)

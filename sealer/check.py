@@ -17,19 +17,45 @@ from .errors import SealerError
 from .fsio import read_bytes
 from .paths import Path as KeyPath
 from .paths import get, parse_path
-from .policy import RULES, Finding, Subject, file_rules
+from .policy import RULES, Finding, Subject, config_rules, file_rules, signed_by_expected
 
 if TYPE_CHECKING:
     from .keys import Identity
 
-__all__ = ["Staged", "check_files"]
+__all__ = ["Baseline", "Staged", "check_files"]
 
-class Staged:
+
+class Baseline:
+    """What a file is compared with for the rollback rules: its version at a git revision
+    (`check --base origin/main` in CI; HEAD for `check --staged`)."""
+
+    def __init__(self, root: Path, ref: str = "HEAD", *, allow_replace: bool = False,
+                 allow_rekey: bool = False) -> None:
+        if not ref or ref.startswith("-"):
+            from .errors import UsageError
+
+            raise UsageError(f"invalid git revision {ref!r}", hint="e.g. --base origin/main")
+        self.root = root
+        self.ref = ref
+        self.allow_replace = allow_replace
+        self.allow_rekey = allow_rekey
+
+    def committed(self, file: Path) -> SealedDocument | None:
+        from .git import blob_at
+
+        blob = blob_at(self.root, self.ref, file)
+        try:
+            return _read(file, blob) if blob is not None else None
+        except SealerError:
+            return None
+
+
+class Staged(Baseline):
     """Check what git is about to commit: index contents, compared with HEAD."""
 
-    def __init__(self, root: Path, *, allow_replace: bool = False) -> None:
-        self.root = root
-        self.allow_replace = allow_replace
+    def __init__(self, root: Path, *, allow_replace: bool = False,
+                 allow_rekey: bool = False) -> None:
+        super().__init__(root, "HEAD", allow_replace=allow_replace, allow_rekey=allow_rekey)
 
     def content(self, file: Path) -> bytes:
         from .git import staged_blob
@@ -66,19 +92,77 @@ class Staged:
                     "policy.rules.signers-changed to warn for this commit if your hook blocks it"))
         return out
 
-    def committed(self, file: Path) -> SealedDocument | None:
-        from .git import head_blob
+    def access_changed(self, config: Config) -> list[Finding]:
+        """An `access-changed` finding per environment whose readers (recipients and allow),
+        required principals or post-quantum requirement differ from HEAD's, groups expanded
+        and keys compared (a principal whose key changed is a change too)."""
+        from .git import head_blob, staged_blob
 
-        blob = head_blob(self.root, file)
-        try:
-            return _read(file, blob) if blob is not None else None
-        except SealerError:
-            return None
+        committed = head_blob(self.root, config.path)
+        if committed is None:
+            return []  # a new sealer.yaml: the review sees all of it, there is no change
+        before, after = _access_view(committed), _access_view(staged_blob(self.root,
+                                                                          config.path))
+        out = []
+        for env in sorted(set(before) | set(after)):
+            changes = _describe_access(before.get(env, {}), after.get(env, {}))
+            if changes:
+                line = config.lines.get(("environments", env)) or 1
+                out.append(Finding(
+                    "access-changed", RULES["access-changed"][0], str(config.path), line, None,
+                    f"access to environment {env!r} changed: {'; '.join(changes)}",
+                    "who may read is a security decision: have it reviewed, then set "
+                    "policy.rules.access-changed to warn for this commit if your hook blocks it"))
+        return out
+
+
+def _access_view(blob: bytes | None) -> dict[str, dict[str, Any]]:
+    """environment -> {read, required: {(name, key)}, post_quantum: bool} from sealer.yaml."""
+    from .config import expand_groups, parse_raw
+
+    raw = parse_raw(blob, source="sealer.yaml")
+    if raw is None:
+        return {}
+    principals, groups = raw.get("principals") or {}, raw.get("groups") or {}
+
+    def named(names: Any) -> frozenset[tuple[str, str]]:
+        return frozenset((n, str(principals.get(n))) for n in expand_groups(names, groups))
+
+    out: dict[str, dict[str, Any]] = {}
+    for name, env in (raw.get("environments") or {}).items():
+        if isinstance(env, dict):
+            out[str(name)] = {
+                "read": named(env.get("recipients")) | named(env.get("allow")),
+                "required": named(env.get("require")),
+                "post_quantum": env.get("require_post_quantum") is True}
+    return out
+
+
+def _describe_access(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    changes = []
+    for aspect, label in (("read", "may read"), ("required", "must be a recipient")):
+        old, new = before.get(aspect, frozenset()), after.get(aspect, frozenset())
+        gained = sorted({n for n, _ in new - old})
+        lost = sorted({n for n, _ in old - new} - set(gained))
+        rekeyed = sorted({n for n, _ in new - old} & {n for n, _ in old - new})
+        gained = [n for n in gained if n not in rekeyed]
+        if gained:
+            changes.append(f"{', '.join(gained)} now {label}")
+        if lost:
+            changes.append(f"{', '.join(lost)} no longer {label}")
+        if rekeyed:
+            changes.append(f"the key of {', '.join(rekeyed)} ({label}) changed")
+    if bool(before.get("post_quantum")) != bool(after.get("post_quantum")):
+        changes.append("post-quantum recipients " + ("now required" if after.get("post_quantum")
+                                                     else "no longer required"))
+    return changes
 
 
 def check_files(files: Sequence[Path], *, identities: Sequence[Identity] | None = None,
-                now: datetime | None = None, staged: Staged | None = None) -> list[Finding]:
-    """Every finding for `files`, with severities from each file's sealer.yaml ("off" dropped)."""
+                now: datetime | None = None, staged: Staged | None = None,
+                baseline: Baseline | None = None) -> list[Finding]:
+    """Every finding for `files`, with severities from each file's sealer.yaml ("off" dropped).
+    `staged`: check the index against HEAD; `baseline`: compare with a revision (rollback)."""
     now = now or datetime.now(UTC)
     findings: list[Finding] = []
     by_directory: dict[Path, Config | None] = {}  # one sealer.yaml lookup per directory
@@ -88,18 +172,22 @@ def check_files(files: Sequence[Path], *, identities: Sequence[Identity] | None 
             by_directory[directory] = project_for(file)
         config = by_directory[directory]
         findings += configured(config, check_file(file, config, identities=identities, now=now,
-                                                  staged=staged))
+                                                  staged=staged, baseline=baseline))
+    configs = {c.path: c for c in by_directory.values() if c is not None}
     if staged is not None:
-        configs = {c.path: c for c in by_directory.values() if c is not None}
         configs.update((c.path, c) for c in staged.configs())
         for config in configs.values():
             findings += configured(config, staged.signers_changed(config))
+            findings += configured(config, staged.access_changed(config))
+    for config in configs.values():
+        findings += configured(config, config_rules(config))
     return findings
 
 
 def _signer_view(blob: bytes | None) -> dict[str, tuple[Any, ...]]:
-    """environment -> (require_signature, sorted (signer name, key text)) from sealer.yaml."""
-    from .config import parse_raw
+    """environment -> (require_signature, sorted (signer name, key text)) from sealer.yaml,
+    groups expanded."""
+    from .config import expand_groups, parse_raw
 
     raw = parse_raw(blob, source="sealer.yaml")
     if raw is None:
@@ -108,7 +196,8 @@ def _signer_view(blob: bytes | None) -> dict[str, tuple[Any, ...]]:
     out: dict[str, tuple[Any, ...]] = {}
     for name, env in (raw.get("environments") or {}).items():
         if isinstance(env, dict) and (env.get("signers") or env.get("require_signature")):
-            signers = sorted((str(n), str(principals.get(n))) for n in env.get("signers") or [])
+            signers = sorted((n, str(principals.get(n)))
+                             for n in expand_groups(env.get("signers"), raw.get("groups")))
             out[str(name)] = (bool(env.get("require_signature")), tuple(signers))
     return out
 
@@ -128,7 +217,12 @@ def configured(config: Config | None, findings: Iterable[Finding]) -> list[Findi
 
 
 def check_file(file: Path, config: Config | None, *, identities: Sequence[Identity] | None,
-               now: datetime, staged: Staged | None = None) -> list[Finding]:
+               now: datetime, staged: Staged | None = None,
+               baseline: Baseline | None = None) -> list[Finding]:
+    if staged is None and _leads_out(file, config):
+        return [Finding("sealed-structure", RULES["sealed-structure"][0], str(file), 1, None,
+                        "is a symlink leading out of the repository; it was not read",
+                        "commit the sealed file itself, not a link to one elsewhere")]
     try:
         raw = staged.content(file) if staged else read_bytes(file, limit=yamlio.MAX_BYTES)
         document = _read(file, raw)
@@ -137,15 +231,33 @@ def check_file(file: Path, config: Config | None, *, identities: Sequence[Identi
     rule = config.rule_for(file) if config else None
     subject = Subject(file, document, raw, {}, config, rule, now)
     findings = list(file_rules(subject)) + list(_schema_shape(subject))
-    if staged is not None:
-        findings += _rollback(subject, staged)
+    comparison = staged if staged is not None else baseline
+    if comparison is not None:
+        findings += _rollback(subject, comparison)
     if identities is not None:
         findings += _with_key(subject, identities)
     return findings
 
 
-def _rollback(s: Subject, staged: Staged) -> Iterator[Finding]:
-    """A staged sealed file may not go back in serial, nor silently become another file."""
+def _leads_out(file: Path, config: Config | None) -> bool:
+    """A symlink whose target is outside the repository (the work tree, else the directory of
+    the governing sealer.yaml, else the file's own directory): a hostile checkout's way to make
+    check read a file of the host's."""
+    if not file.is_symlink():
+        return False
+    from .git import work_tree_of
+
+    root = work_tree_of(file) or (config.root if config else file.absolute().parent)
+    try:
+        file.resolve().relative_to(root.resolve())
+    except (OSError, ValueError):
+        return True
+    return False
+
+
+def _rollback(s: Subject, staged: Baseline) -> Iterator[Finding]:
+    """A sealed file may not go back in serial from its committed (or base) version, nor
+    silently become another file."""
     before = staged.committed(s.file)
     if before is None:
         return
@@ -162,6 +274,16 @@ def _rollback(s: Subject, staged: Staged) -> Iterator[Finding]:
                         where=("sealer", "serial"),
                         hint="re-apply your change to the current version (git checkout HEAD "
                              "-- FILE, then sealer set/edit)")
+    elif (before.header.commitment is not None
+          and header.commitment != before.header.commitment
+          and not staged.allow_rekey and not signed_by_expected(s)):
+        yield s.finding("data-key-changed", "the data key changed and no accepted signer "
+                        "vouches for it: a key planted by someone who holds only the public "
+                        "keys would expose every secret written under it later",
+                        where=("sealer", "commitment"),
+                        hint="if it is your own rekey or recipients remove, commit with "
+                             "SEALER_ALLOW_REKEY=1 (or check --allow-rekey) after review; "
+                             "require signatures to make this automatic")
 
 
 def _read(file: Path, raw: bytes) -> SealedDocument:

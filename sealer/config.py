@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from . import yamlio
 from .errors import ConfigError, SealerError
 from .fsio import read_bytes
+from .regex import Pattern, compile_pattern
 
 __all__ = [
     "CONFIG_NAME",
@@ -52,13 +53,22 @@ class Rule(NamedTuple):
     clear: dict[str, str] | None
 
     def matches(self, relative: str) -> bool:
-        return _glob(self.path).match(relative) is not None
+        return _glob(self.path).fullmatch(relative)
+
+
+MAX_GLOB = 500  # characters
 
 
 @lru_cache(maxsize=256)
-def _glob(pattern: str) -> re.Pattern[str]:
-    """`**/` matches any directories (also none), `**` anything, `*` and `?` within one segment."""
-    out, i = [], 0
+def _glob(pattern: str) -> Pattern:
+    """`**/` matches any directories (also none), `**` anything, `*` and `?` within one segment.
+
+    The glob comes from the repository: translated to RE2, which matches in linear time (Python's
+    re backtracks exponentially on many `**/` against a long path)."""
+    if len(pattern) > MAX_GLOB:
+        raise ConfigError(f"glob is longer than {MAX_GLOB} characters",
+                          hint="use a shorter glob; `**/` already matches any depth")
+    out, i = ["(?s)"], 0
     while i < len(pattern):
         if pattern.startswith("**/", i):
             out.append("(?:.*/)?")
@@ -69,7 +79,7 @@ def _glob(pattern: str) -> re.Pattern[str]:
         else:
             out.append({"*": "[^/]*", "?": "[^/]"}.get(pattern[i], re.escape(pattern[i])))
             i += 1
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
+    return compile_pattern("".join(out), what="glob", limit=8 * MAX_GLOB + 4)
 
 
 class Config:
@@ -87,6 +97,7 @@ class Config:
         self.rules = [self._rule(i, r) for i, r in enumerate(raw.get("creation_rules", []))]
         self.schemas: dict[str, str] = dict(raw.get("schemas", {}))
         self.policy: dict[str, Any] = dict(raw.get("policy", {}))
+        self._check_policy_patterns()
         self._by_key: dict[str, str] | None = None
 
     def error(self, where: tuple[Any, ...], message: str, hint: str | None = None) -> ConfigError:
@@ -139,12 +150,41 @@ class Config:
             raise self.error(("creation_rules", index, "environment"),
                              f"unknown environment {raw['environment']!r}",
                              hint="define it under environments:")
+        where = ("creation_rules", index)
+        self._compiles(lambda: _glob(raw["path"]), (*where, "path"))
+        if raw.get("clear"):
+            from .document import ClearRule
+
+            self._compiles(lambda: ClearRule.from_metadata(raw, str(self.path)),
+                           (*where, "clear"))
         return Rule(raw["path"], raw["environment"], raw.get("schema"), raw.get("clear"))
+
+    def _compiles(self, compile: Any, where: tuple[Any, ...]) -> None:
+        """Compile a pattern or glob of sealer.yaml now: a bad one is a ConfigError at its line,
+        not a failure in the middle of a command."""
+        try:
+            compile()
+        except SealerError as exc:
+            raise self.error(where, exc.message, hint=exc.hint) from None
+
+    def _check_policy_patterns(self) -> None:
+        for name in ("file_name", "key_name"):
+            if isinstance(self.policy.get(name), str):
+                self._compiles(lambda n=name: self.policy_pattern(n), ("policy", name))
+        for index, glob in enumerate(self.policy.get("allow_plaintext") or []):
+            self._compiles(lambda g=glob: _glob(g), ("policy", "allow_plaintext", index))
+
+    def policy_pattern(self, name: str) -> Pattern | None:
+        """policy.file_name or policy.key_name compiled (RE2, searched), or None when unset."""
+        text = self.policy.get(name)
+        if not text:
+            return None
+        return compile_pattern(text, what=f"policy.{name}", file=str(self.path))
 
     def matches(self, pattern: str, file: Path) -> bool:
         """Whether `file` matches a glob written relative to this config's directory."""
         relative = _relative(file, self.root)
-        return relative is not None and _glob(pattern).match(relative) is not None
+        return relative is not None and _glob(pattern).fullmatch(relative)
 
     def rule_for(self, file: Path) -> Rule | None:
         """The first creation rule matching `file`, or None."""
@@ -201,14 +241,57 @@ def _relative(file: Path, root: Path) -> str | None:
 
 
 def find_config(start: Path) -> Path | None:
-    """sealer.yaml in the directory of `start` or the nearest directory above it."""
+    """sealer.yaml in the directory of `start` or the nearest directory above it, up to the
+    repository root (docs/SECURITY.md): one above the repository, one owned by another user
+    (not this user, not the owner of `start`'s directory), or a symlink leading out of its
+    directory is not the repository's, and is not honoured."""
+    chain = config_chain(start)
+    return chain[0] if chain else None
+
+
+def config_chain(start: Path) -> list[Path]:
+    """Every honoured sealer.yaml from `start`'s directory up to the repository root, nearest
+    first (find_config's rules). The nearest governs; the ones above it may only make things
+    stricter (environment_settings, audit)."""
     directory = start.absolute()
     directory = directory if directory.is_dir() else directory.parent
+    owners = {os.geteuid(), _owner(directory)}
+    out: list[Path] = []
     for candidate in (directory, *directory.parents):
         path = candidate / CONFIG_NAME
-        if path.is_file():
-            return path.resolve()
-    return None
+        if path.is_file() and _owner(path) in owners and _stays_in(path, candidate):
+            out.append(path.resolve())
+        if (candidate / ".git").exists():
+            break  # the top of the work tree: nothing above it belongs to the repository
+    return out
+
+
+def _owner(path: Path) -> int | None:
+    try:
+        return path.stat().st_uid
+    except OSError:
+        return None
+
+
+def _stays_in(path: Path, directory: Path) -> bool:
+    """Whether `path`, symlinks resolved, is inside `directory` (symlinks resolved too)."""
+    try:
+        path.resolve().relative_to(directory.resolve())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def contained_path(root: Path, text: Any) -> Path | None:
+    """`text`, a path a repository file gives relative to `root`, as a path inside `root`; None
+    when it is absolute, starts with `~`, uses `..`, or leads out through a symlink."""
+    if not isinstance(text, str) or not text or text.startswith("~") or "\0" in text:
+        return None
+    relative = Path(text)
+    if relative.is_absolute() or ".." in relative.parts:
+        return None
+    candidate = root / relative
+    return candidate if _stays_in(candidate, root) else None
 
 
 def load_config(path: Path) -> Config:
@@ -225,7 +308,16 @@ def load_config(path: Path) -> Config:
     _validate(raw, lines, path)
     config = Config(path, raw, lines)
     _check_principals(config)
+    _check_audit(config)
     return config
+
+
+def _check_audit(config: Config) -> None:
+    audit = config.raw.get("audit") or {}
+    if "path" in audit and contained_path(config.root, audit["path"]) is None:
+        raise config.error(("audit", "path"), "audit.path must be a relative path inside the "
+                           "repository (no ~, no .., no symlink out of it)",
+                           hint="the host's own log location is SEALER_AUDIT_LOG")
 
 
 def _validate(raw: dict[str, Any], lines: dict[tuple[Any, ...], int], path: Path) -> None:
@@ -293,20 +385,6 @@ def _cached(path: Path, mtime_ns: int) -> Config:
     return load_config(path)
 
 
-def raw_config(file: Path) -> tuple[Path, dict[str, Any]] | None:
-    """(path, parsed but unvalidated sealer.yaml) governing `file`, or None.
-
-    For readers' hot path (audit settings, require_signature): one parse per process while the
-    file is unchanged, and no JSON Schema; check and seal validate sealer.yaml fully. A broken
-    sealer.yaml reads as none here and is reported by those commands.
-    """
-    path = find_config(file)
-    if path is None:
-        return None
-    raw = _parsed(path, path.stat().st_mtime_ns)
-    return (path, raw) if raw is not None else None
-
-
 @lru_cache(maxsize=16)
 def _parsed(path: Path, mtime_ns: int) -> dict[str, Any] | None:
     try:
@@ -328,16 +406,45 @@ def parse_raw(data: bytes | None, *, source: str) -> dict[str, Any] | None:
     return raw if isinstance(raw, dict) else None
 
 
+def raw_chain(file: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """(path, unvalidated content) of every honoured sealer.yaml governing `file`, nearest
+    first; unreadable or broken ones are left out (check reports them)."""
+    out = []
+    for path in config_chain(file):
+        raw = _parsed(path, path.stat().st_mtime_ns)
+        if raw is not None:
+            out.append((path, raw))
+    return out
+
+
 def environment_settings(file: Path) -> dict[str, Any]:
-    """The raw settings of the environment whose creation rule covers `file` (unvalidated)."""
-    found = raw_config(file)
-    if found is None:
-        return {}
-    path, raw = found
+    """The raw settings of the environment whose creation rule covers `file` (unvalidated).
+
+    The nearest sealer.yaml decides; a sealer.yaml further up cannot be weakened by it: where
+    one of those covers `file` with `require_signature` or `require_post_quantum`, they hold, with
+    the signers of the outermost one that requires a signature (a nested file cannot add
+    signers)."""
+    settings: dict[str, Any] = {}
+    for index, (path, raw) in enumerate(raw_chain(file)):
+        found = _raw_environment(file, path, raw)
+        if index == 0:
+            settings = found
+        elif found.get("require_signature") is True:
+            keep = {k: v for k, v in settings.items() if k not in _SIGNER_FIELDS}
+            settings = {**keep, **{k: found[k] for k in _SIGNER_FIELDS if k in found}}
+        if found.get("require_post_quantum") is True:
+            settings["require_post_quantum"] = True
+    return settings
+
+
+_SIGNER_FIELDS = ("require_signature", "signers", "_principals", "_groups", "_name")
+
+
+def _raw_environment(file: Path, path: Path, raw: dict[str, Any]) -> dict[str, Any]:
     relative = _relative(file, path.parent.resolve())
     for rule in raw.get("creation_rules") or []:
         if (isinstance(rule, dict) and isinstance(rule.get("path"), str) and relative
-                and _glob(rule["path"]).match(relative)):
+                and _raw_glob(rule["path"], path).fullmatch(relative)):
             env = (raw.get("environments") or {}).get(rule.get("environment"))
             settings = dict(env) if isinstance(env, dict) else {}
             settings["_name"] = rule.get("environment")
@@ -346,3 +453,42 @@ def environment_settings(file: Path) -> dict[str, Any]:
             return settings
     return {}
 
+
+def _raw_glob(pattern: str, config: Path) -> Pattern:
+    """A glob of an unvalidated sealer.yaml: one that cannot be matched in bounded time is an
+    error naming the file, not a rule silently skipped (its settings may be require_signature)."""
+    try:
+        return _glob(pattern)
+    except ConfigError as exc:
+        raise ConfigError(f"creation rule path: {exc.message}", file=str(config),
+                          hint=exc.hint) from None
+
+
+def expand_groups(names: Any, groups: Any, seen: tuple[str, ...] = ()) -> list[str]:
+    """Principal names for a raw (unvalidated) list of principals and groups; groups nest,
+    loops and non-lists are ignored (validation reports them)."""
+    out: list[str] = []
+    for name in names if isinstance(names, list) else []:
+        member = groups.get(name) if isinstance(groups, dict) else None
+        if isinstance(member, list) and name not in seen:
+            out += expand_groups(member, groups, (*seen, name))
+        else:
+            out.append(str(name))
+    return list(dict.fromkeys(out))
+
+
+def required_signer_keys(settings: dict[str, Any]) -> tuple[set[str], list[str]]:
+    """(canonical keys, names) of the signers an environment's raw settings list
+    (environment_settings), groups expanded; names whose key is not an SSH key are dropped
+    from the keys."""
+    from .keys import parse_recipient
+
+    principals = settings.get("_principals") or {}
+    names = expand_groups(settings.get("signers") or [], settings.get("_groups") or {})
+    allowed = set()
+    for name in names:
+        try:
+            allowed.add(parse_recipient(str(principals.get(name, ""))).text)
+        except SealerError:
+            continue
+    return allowed, names

@@ -5,11 +5,19 @@ No file I/O here (see `sealer.files`); everything takes and returns `SealedDocum
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from . import agefile
-from .document import ClearRule, Header, SealedDocument, WrappedKey, check_metadata
+from .document import (
+    RESERVED_KEY,
+    ClearRule,
+    Header,
+    SealedDocument,
+    WrappedKey,
+    check_metadata,
+)
 from .envelope import (
     DATA_KEY_BYTES,
     FORMAT_VERSION,
@@ -28,6 +36,9 @@ from .paths import Path, get, parse_path
 __all__ = ["Opened", "open_document", "seal", "wrap_key"]
 
 Wrapper = Callable[[bytes, Recipient], str]
+# A wrapped data key is an age file for one recipient: one stanza, and a grease stanza that
+# some age implementations add. More is a hostile file making every reader try each one.
+MAX_STANZAS = 4
 
 
 def wrap_key(data_key: bytes, recipient: Recipient) -> str:
@@ -127,6 +138,9 @@ def open_document(document: SealedDocument, identities: Sequence[Identity]) -> O
         keys.verify_mac(document.authenticated_tree(), document.mac)
     except IntegrityError:
         raise tampered(document.source) from None
+    committed = document.header.commitment
+    if committed is not None and not hmac.compare_digest(committed, keys.commitment()):
+        raise tampered(document.source)
     return Opened(document, keys, identity)
 
 
@@ -151,7 +165,8 @@ def _unwrap(document: SealedDocument, identities: Sequence[Identity]) -> tuple[K
 
 def _try_unwrap(wrapped: WrappedKey, identity: Identity, source: str) -> bytes | None:
     try:
-        data_key = agefile.decrypt(wrapped.key.encode("utf-8"), [identity.native])
+        data_key = agefile.decrypt(wrapped.key.encode("utf-8"), [identity.native],
+                                   max_stanzas=MAX_STANZAS)
     except agefile.AgeError as exc:
         if exc.kind == "no match":
             return None
@@ -217,7 +232,12 @@ def seal(
     if metadata is None:
         metadata = previous.document.metadata if previous is not None else {}
     check_metadata(metadata, plaintext, source)
+    if RESERVED_KEY in plaintext:
+        raise UsageError(f"a top-level key named {RESERVED_KEY!r} is reserved for metadata; "
+                         "nothing was sealed", file=source,
+                         hint=f"rename the key, or nest it (e.g. app.{RESERVED_KEY})")
     plan = _plan(previous, recipients, rekey, seam, wrap, source)
+    plan = plan._replace(header=plan.header._replace(commitment=plan.keys.commitment()))
     data = _encrypt_tree(plaintext, (), plan, ClearRule.from_metadata(metadata, source), seam)
     if versions is None:
         versions = previous.versions() if previous is not None else {}

@@ -18,6 +18,7 @@ from .keys import (
     PassphraseUnavailable,
     Prompt,
     file_identities,
+    loose_permissions,
     mlkem_unavailable,
     parse_identities,
 )
@@ -67,6 +68,10 @@ def discover_identities(
 ) -> list[Identity]:
     """The identities to try: those named explicitly (paths, "-" = stdin), else every default.
 
+    An identity file that group or others may access is refused (IdentityError, hint
+    `chmod 600 FILE`), as OpenSSH refuses such private keys; key text from stdin or a variable
+    is not a file and is not judged.
+
     Defaults, in order: $SEALER_IDENTITY (key text), $SEALER_IDENTITY_FILE, $SOPS_AGE_KEY,
     $SOPS_AGE_KEY_FILE, default_identity_path(); only when none of those exists,
     ~/.ssh/id_ed25519 and ~/.ssh/id_rsa (so a passphrase-protected SSH key is not unlocked
@@ -115,14 +120,6 @@ def _from_ssh_defaults(env: Mapping[str, str], prompt: Prompt | None) -> list[Id
         except PassphraseUnavailable:
             continue
     return out
-
-
-def loose_permissions(path: Path | str) -> bool:
-    """Whether group or others have any access to a key file (OpenSSH's rule)."""
-    try:
-        return bool(os.stat(path).st_mode & 0o077)
-    except OSError:
-        return False
 
 
 # --- generation and prompting -------------------------------------------------------------------

@@ -12,6 +12,7 @@ from . import yamlio
 from .envelope import FORMAT_VERSION, is_token, strict_b64decode
 from .errors import FormatError, SealerError, YamlError
 from .paths import Path, format_path, get, leaves, parse_path
+from .regex import Pattern, compile_pattern
 
 if TYPE_CHECKING:
     from .fsio import StrPath
@@ -30,6 +31,10 @@ __all__ = [
 ]
 
 TOP_LEVEL = ("sealer", "data", "metadata", "recipients", "mac")
+# In a plaintext document (seal's input, unseal --with-metadata and edit's output) the top-level
+# key `sealer` holds metadata, so no data key may have that name: a value under it would turn
+# into (unencrypted, unreviewed) metadata on `unseal | seal` or `edit` (FORMAT.md §1.2).
+RESERVED_KEY = "sealer"
 VERSIONS = "versions"  # FORMAT.md §10: optional, between `data` and `metadata`, when non-empty
 VERSION_FIELDS = ("id", "stages", "created", "value")
 STAGES = ("PENDING", "PREVIOUS")
@@ -46,13 +51,17 @@ class Header(NamedTuple):
     serial: int
     created: str
     modified: str
+    commitment: str | None = None  # FORMAT.md §1.1: which data key; None in older files
 
     @property
     def id_bytes(self) -> bytes:
         return bytes.fromhex(self.id)
 
     def as_tree(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in HEADER_FIELDS}
+        tree = {name: getattr(self, name) for name in HEADER_FIELDS}
+        if self.commitment is not None:
+            tree["commitment"] = self.commitment
+        return tree
 
 
 class WrappedKey(NamedTuple):
@@ -79,7 +88,7 @@ class ClearRule(NamedTuple):
             if value is not None and (not isinstance(value, str) or not value):
                 raise FormatError(f"metadata.clear.{name} must be a non-empty string", file=source)
         if regex is not None:
-            _check_regex(regex, source)
+            _compile_regex(regex, source)
         return cls(suffix, regex)
 
     @property
@@ -92,7 +101,7 @@ class ClearRule(NamedTuple):
     def is_clear(self, path: Path) -> bool:
         if not self.active:
             return False
-        compiled = re.compile(self.regex) if self.regex is not None else None
+        compiled = _compile_regex(self.regex) if self.regex is not None else None
         for part in path:
             if not isinstance(part, str):
                 continue
@@ -103,15 +112,10 @@ class ClearRule(NamedTuple):
         return False
 
 
-def _check_regex(regex: str, source: str) -> None:
-    if len(regex) > _MAX_REGEX:
-        raise FormatError(f"metadata.clear.regex is longer than {_MAX_REGEX} characters",
-                          file=source)
-    try:
-        re.compile(regex)
-    except re.error as exc:
-        raise FormatError(f"metadata.clear.regex is not a valid regular expression: {exc}",
-                          file=source) from None
+def _compile_regex(regex: str, source: str | None = None) -> Pattern:
+    """RE2, searched (FORMAT.md §5): the regex comes from the file, so it runs in linear time."""
+    return compile_pattern(regex, what="metadata.clear.regex", file=source, error=FormatError,
+                           limit=_MAX_REGEX)
 
 
 class SealedDocument:
@@ -214,6 +218,9 @@ def from_tree(tree: dict[str, Any], source: str) -> SealedDocument:
     data, metadata = tree["data"], tree["metadata"]
     if not isinstance(data, dict):
         raise _bad(source, "data must be a mapping")
+    if RESERVED_KEY in data:
+        raise _bad(source, f"data has a top-level key named {RESERVED_KEY!r}, which is reserved "
+                           "for metadata in plaintext documents (sealer never writes it)")
     if not isinstance(metadata, dict):
         raise _bad(source, "metadata must be a mapping")
     recipients = _recipients(tree["recipients"], source)
@@ -231,8 +238,13 @@ def from_tree(tree: dict[str, Any], source: str) -> SealedDocument:
 
 
 def _header(raw: Any, source: str) -> Header:
-    if not isinstance(raw, dict) or tuple(raw) != HEADER_FIELDS:
-        raise _bad(source, f"the sealer header must hold {', '.join(HEADER_FIELDS)} in this order")
+    if not isinstance(raw, dict) or tuple(raw) not in (HEADER_FIELDS,
+                                                       (*HEADER_FIELDS, "commitment")):
+        raise _bad(source, f"the sealer header must hold {', '.join(HEADER_FIELDS)} (and "
+                           "commitment) in this order")
+    if "commitment" in raw and (not isinstance(raw["commitment"], str)
+                                or not _FILE_ID.match(raw["commitment"])):
+        raise _bad(source, "sealer.commitment must be 32 lowercase hex digits")
     if raw["format"] != FORMAT_VERSION or isinstance(raw["format"], bool):
         raise FormatError(f"unsupported sealed format {raw['format']!r}", file=source,
                           hint="upgrade sealer to read this file")
@@ -247,14 +259,26 @@ def _header(raw: Any, source: str) -> Header:
     return Header(**raw)
 
 
+# Bounds a reader enforces before any cryptography (FORMAT.md §1.4, §11): a hostile file cannot
+# make a reader try thousands of unwraps or signature checks.
+MAX_RECIPIENTS = 256
+MAX_WRAPPED_KEY_CHARS = 16 * 1024  # one armored age file for one recipient (PQ: ~2.5 KiB)
+MAX_SIGNATURES = 16
+MAX_SIGNATURE_CHARS = 16 * 1024  # an armored SSHSIG (RSA-8192: ~1.5 KiB)
+
+
 def _recipients(raw: Any, source: str) -> list[WrappedKey]:
     if not isinstance(raw, list) or not raw:
         raise _bad(source, "recipients must be a non-empty list")
+    if len(raw) > MAX_RECIPIENTS:
+        raise _bad(source, f"more than {MAX_RECIPIENTS} recipients")
     out: list[WrappedKey] = []
     for entry in raw:
         if (not isinstance(entry, dict) or tuple(entry) != ("recipient", "key")
                 or not all(isinstance(v, str) and v for v in entry.values())):
             raise _bad(source, "each recipient must be a mapping with recipient and key")
+        if len(entry["key"]) > MAX_WRAPPED_KEY_CHARS or len(entry["recipient"]) > 4096:
+            raise _bad(source, "a recipient entry is larger than any wrapped data key")
         out.append(WrappedKey(entry["recipient"], entry["key"]))
     names = [w.recipient for w in out]
     if names != sorted(set(names)):
@@ -271,6 +295,10 @@ def _signatures(raw: Any, source: str) -> list[Signature]:
             and all(isinstance(v, str) and v for v in e.values()) for e in raw):
         raise _bad(source, "signatures must be a non-empty list of mappings with signer, "
                            "format and signature")
+    if len(raw) > MAX_SIGNATURES or any(len(e["signature"]) > MAX_SIGNATURE_CHARS
+                                        or len(e["signer"]) > 4096 for e in raw):
+        raise _bad(source, f"more than {MAX_SIGNATURES} signatures, or one larger than any "
+                           "SSH signature")
     return [Signature(**entry) for entry in raw]
 
 

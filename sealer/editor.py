@@ -2,7 +2,10 @@
 
 The plaintext lives only in a 0700 directory (in memory under /dev/shm where available) that is
 removed when the edit ends, including on Ctrl-C and SIGTERM (the CLI turns those into
-exceptions). Invalid YAML reopens the editor with the error at the top of the file.
+exceptions). A SIGKILL cannot be caught: the directory, `sealer-edit-PID-RANDOM`, then stays
+until the next `sealer edit` (or any sealer command) starts and removes it, its process being
+gone (sealer.fsio.remove_abandoned_tempdirs). Invalid YAML reopens the editor with the error
+at the top of the file.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from .document import read_sealed
 from .envelope import Seam
 from .errors import SealerError, UsageError
 from .files import METADATA_KEY, parse_plaintext
-from .fsio import StrPath, as_path, locked, private_tempdir
+from .fsio import StrPath, as_path, locked, private_tempdir, remove_abandoned_tempdirs
 from .keys import Recipient
 
 __all__ = ["edit_file", "editor_command"]
@@ -128,6 +131,7 @@ def edit_file(path: StrPath, identities: Identities = None, *, run: RunEditor | 
     """Edit a sealed file (or create it when `recipients` are given); None if nothing changed."""
     path = as_path(path)
     run = run or run_editor(editor_command())
+    remove_abandoned_tempdirs()  # plaintext an edit killed with SIGKILL left behind
     opened = None
     gate = authorize_write(path, [r.text for r in recipients] if recipients else None)
     if path.exists():
@@ -137,7 +141,7 @@ def edit_file(path: StrPath, identities: Identities = None, *, run: RunEditor | 
                          hint="to create it, pass the readers' keys: -r age1… or -R FILE")
     plain = opened.plaintext() if opened else {}
     metadata = opened.document.metadata if opened else {}
-    with private_tempdir() as tmp:
+    with private_tempdir("edit") as tmp:
         try:
             result = _edit_loop(tmp / (path.name.removesuffix(".yaml") + ".plain.yaml"),
                                 _render(path.name, plain, metadata), run, str(path))

@@ -134,6 +134,11 @@ class Keys:
         self._aead = AESGCM(_hkdf(data_key, file_id, "sealer v1 value key"))
         self._mac_key = _hkdf(data_key, file_id, "sealer v1 mac key")
 
+    def commitment(self) -> str:
+        """What the header records of this data key (FORMAT.md §1.1): it changes exactly when
+        the data key does, and can be compared without the key."""
+        return _hkdf(self.data_key, self.file_id, "sealer v1 key commitment")[:16].hex()
+
     def encrypt(self, path: Path, type_name: str, plaintext: bytes, nonce: bytes,
                 version: int | None = None) -> str:
         aad = _aad(self.file_id, path, type_name, version)

@@ -50,10 +50,12 @@ def open_file(path: StrPath, identities: Identities = None, *, action: str = "op
 
 @contextmanager
 def _editing(path: Path, identities: Identities, action: str, keys: Sequence[str] = (), *,
-             resign: bool = False) -> Iterator[tuple[Opened, WriteGate]]:
-    """Lock `path`'s directory, pass the write gate, and open the current version of the file."""
+             resign: bool = False, new_key: bool = False
+             ) -> Iterator[tuple[Opened, WriteGate]]:
+    """Lock `path`'s directory, pass the write gate, and open the current version of the file.
+    `new_key`: the write makes a new data key (rekey, recipients remove)."""
     with locked(path):
-        gate = authorize_write(path)
+        gate = authorize_write(path, keeps_data_key=not new_key)
         yield open_sealed(path, identities, action=action, keys=keys,
                           resign_with=gate if resign else None), gate
 
@@ -110,7 +112,8 @@ def seal_file(
         metadata = _with_clear(metadata, previous, clear)
         effective = metadata if metadata is not None else (
             previous.document.metadata if previous else {})
-        gate = authorize_write(output, [r.text for r in recipients] if recipients else None)
+        gate = authorize_write(output, [r.text for r in recipients] if recipients else None,
+                               keeps_data_key=previous is not None)
         check_values(data, effective, project, output)
         stamped = stamp_expiry(data, effective, project, output)
         metadata = stamped if stamped != effective else metadata
@@ -394,7 +397,7 @@ def recipients_remove(path: StrPath, recipients: Sequence[Recipient],
                       identities: Identities = None, *, seam: Seam | None = None) -> Written:
     """Drop recipients: a new data key and new ciphertext for every value."""
     path = as_path(path)
-    with _editing(path, identities, "recipients-remove") as (opened, gate):
+    with _editing(path, identities, "recipients-remove", new_key=True) as (opened, gate):
         current = _current_recipients(opened)
         gone = {r.text for r in recipients}
         missing = gone - {r.text for r in current}
@@ -412,7 +415,7 @@ def rekey_file(path: StrPath, identities: Identities = None, *,
                seam: Seam | None = None) -> Written:
     """A new data key for the same recipients; every value re-encrypted."""
     path = as_path(path)
-    with _editing(path, identities, "rekey", resign=True) as (opened, gate):
+    with _editing(path, identities, "rekey", resign=True, new_key=True) as (opened, gate):
         return _reseal(opened, gate, opened.plaintext(), recipients=_current_recipients(opened),
                        rekey=True, seam=seam)
 

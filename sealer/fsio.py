@@ -1,8 +1,23 @@
-"""Files on disk: atomic replacement, private files and directories, and the writer lock.
+"""Files on disk: atomic replacement, private files and directories, the writer lock, and
+keeping plaintext out of core dumps.
 
-Every write goes to a temporary file in the target's directory, is fsynced and renamed over the
-target, so a reader (or a crash, a full disk, a kill) sees the old file or the new one, never a
-mix. Writers to one directory are serialised with an advisory lock on that directory.
+Atomic replacement. The new content goes into an unnamed file in the target's directory
+(Linux O_TMPFILE), is fsynced, given a temporary name (linkat through /proc/self/fd) and renamed
+over the target, and the directory is fsynced: a reader, a crash, a full disk or a kill sees the
+old file or the new one, never a mix. Until the last two system calls the content has no name,
+so a SIGKILL while it is written leaves nothing behind. Where there is no O_TMPFILE (older
+tmpfs, some overlay and network filesystems, systems other than Linux) the content is written
+to a named temporary file from the start.
+
+Either way the temporary name is `.NAME.sealer-tmp-PID-RANDOM`, mode 0600 while it is written,
+and its writer holds an flock on it until the rename. A writer killed in between leaves that file
+behind, plaintext included for `render -o` and `unseal -o`: the next sealer that writes in that
+directory removes every such file of its user whose PID is not alive and that nobody holds
+locked (the lock keeps writers in another PID namespace or on another host safe). The same rule,
+with `sealer-KIND-PID-RANDOM`, holds for private_tempdir() directories: `sealer edit` (and every
+CLI start, for the price of one directory listing) removes those a killed sealer left.
+
+Writers to one directory are serialised with an advisory lock on that directory (`locked`).
 """
 
 from __future__ import annotations
@@ -11,10 +26,12 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import shutil
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import BusyError, SealerError
@@ -24,14 +41,20 @@ __all__ = [
     "as_path",
     "atomic_write",
     "create_private_file",
+    "disable_core_dumps",
     "locked",
     "private_tempdir",
     "read_bytes",
+    "remove_abandoned_tempdirs",
+    "remove_abandoned_temporaries",
 ]
 
 StrPath = str | os.PathLike[str]  # what the library's public functions accept as a file
 LOCK_TIMEOUT_SECONDS = 30.0
 _LOCK_POLL_SECONDS = 0.02
+_TEMPORARY = re.compile(r"\..*\.sealer-tmp-([0-9]{1,10})-[0-9a-f]+", re.DOTALL)
+_TEMPDIR = re.compile(r"sealer-[a-z]+-([0-9]{1,10})-\w+")
+_NO_UNNAMED_FILES = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL)  # no O_TMPFILE here
 
 
 def as_path(path: StrPath) -> Path:
@@ -106,41 +129,130 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
-    """Replace `path` with `data` atomically.
+    """Replace `path` with `data` atomically (see the module docstring).
 
     `mode` defaults to the existing file's mode, or 0644 minus the umask for a new file. Plaintext
-    outputs pass 0o600. The temporary file is created 0600 and only chmod-ed before the rename.
+    outputs pass 0o600. The content is written 0600 and only chmod-ed before it gets a name.
     """
     directory = path.parent if str(path.parent) else Path(".")
     if mode is None:
         mode = _existing_mode(path)
+    remove_abandoned_temporaries(directory)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        fd, tmp = _open_temporary(directory, path.name)
     except OSError as exc:
         raise SealerError(f"cannot write: {_describe(exc)}", file=str(path)) from None
     try:
         _write_all(fd, data)
         os.fchmod(fd, mode)
         os.fsync(fd)
-        os.close(fd)
-        fd = -1
+        if tmp is None:
+            tmp = _give_name(fd, directory, path.name)
         os.replace(tmp, path)
+        tmp = None
     except OSError as exc:
-        if fd >= 0:
-            os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        _discard(tmp)
         raise SealerError(
             f"cannot write: {_describe(exc)}; the previous version is unchanged", file=str(path),
             hint="free some disk space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None,
         ) from None
     except BaseException:
-        if fd >= 0:
-            os.close(fd)
+        _discard(tmp)
+        raise
+    finally:
+        os.close(fd)  # releases the lock on the temporary file: only after the rename
+    _fsync_dir(directory)
+
+
+def _open_temporary(directory: Path, name: str) -> tuple[int, Path | None]:
+    """A locked 0600 file to write in `directory`: unnamed (None) where the filesystem can."""
+    fd = _open_unnamed(directory)
+    tmp = None
+    if fd is None:
+        tmp = directory / _temporary_name(name)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(tmp, flags, 0o600)
+    with contextlib.suppress(OSError):  # the lock only guards against a sweep from elsewhere
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd, tmp
+
+
+def _open_unnamed(directory: Path) -> int | None:
+    """An O_TMPFILE descriptor in `directory`, or None where there are no unnamed files."""
+    unnamed = getattr(os, "O_TMPFILE", None)
+    if unnamed is None or not os.path.isdir("/proc/self/fd"):  # linkat needs /proc
+        return None
+    try:
+        return os.open(directory, unnamed | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno in _NO_UNNAMED_FILES:
+            return None
+        raise
+
+
+def _give_name(fd: int, directory: Path, name: str) -> Path:
+    """Link the unnamed file open as `fd` into `directory` under a temporary name."""
+    tmp = _temporary_name(name)
+    at = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:  # a dir_fd makes os.link call linkat(AT_SYMLINK_FOLLOW); plain link() would not follow
+        os.link(f"/proc/self/fd/{fd}", tmp, dst_dir_fd=at, follow_symlinks=True)
+    finally:
+        os.close(at)
+    return directory / tmp
+
+
+def _temporary_name(name: str) -> str:
+    return f".{name[:48]}.sealer-tmp-{os.getpid()}-{os.urandom(6).hex()}"  # as _TEMPORARY
+
+
+def _discard(tmp: Path | None) -> None:
+    if tmp is not None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
+
+
+def remove_abandoned_temporaries(directory: Path) -> None:
+    """Remove the temporary files that killed writers left in `directory`: this user's, whose
+    writer's PID is not alive and that nobody holds locked."""
+    for entry in _entries(directory):
+        match = _TEMPORARY.fullmatch(entry.name)
+        if match and entry.is_file(follow_symlinks=False) and not _alive(int(match[1])):
+            _remove_abandoned(Path(entry.path), os.O_NONBLOCK, os.unlink)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _entries(directory: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as found:
+            return list(found)
+    except OSError:
+        return []
+
+
+def _remove_abandoned(path: Path, flags: int, remove: Callable[[Path], None]) -> None:
+    """Remove `path` if this user owns it and nobody holds it locked."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | flags)
+    except OSError:
+        return
+    try:
+        if os.fstat(fd).st_uid == os.geteuid():
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            remove(path)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _existing_mode(path: Path) -> int:
@@ -194,14 +306,72 @@ def _private_base() -> str | None:
 
 
 @contextlib.contextmanager
-def private_tempdir() -> Iterator[Path]:
+def private_tempdir(kind: str = "tmp") -> Iterator[Path]:
     """A 0700 directory for plaintext, in memory (/dev/shm) where possible, always removed.
 
+    Its name is `sealer-KIND-PID-RANDOM` (`kind` is lowercase letters) and this process holds an
+    flock on it, so remove_abandoned_tempdirs() can tell it from one a killed sealer left.
     Removal on Ctrl-C and SIGTERM relies on the CLI turning those signals into exceptions.
     """
-    path = Path(tempfile.mkdtemp(prefix="sealer-", dir=_private_base()))
+    path = Path(tempfile.mkdtemp(prefix=f"sealer-{kind}-{os.getpid()}-", dir=_private_base()))
+    fd = -1
     try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
         os.chmod(path, 0o700)
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+        if fd >= 0:
+            os.close(fd)  # the lock is released after the removal
+
+
+def remove_abandoned_tempdirs() -> None:
+    """Remove the private_tempdir() directories that a killed sealer left (an `edit` killed
+    with SIGKILL while the editor ran): this user's, whose PID is not alive, not locked. Costs
+    one directory listing when there are none."""
+    try:
+        base = _private_base() or tempfile.gettempdir()
+    except OSError:  # no usable temporary directory: then there is nothing in one either
+        return
+    for entry in _entries(Path(base)):
+        match = _TEMPDIR.fullmatch(entry.name)
+        if match and entry.is_dir(follow_symlinks=False) and not _alive(int(match[1])):
+            _remove_abandoned(Path(entry.path), os.O_DIRECTORY, _remove_tree)
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# -- core dumps ------------------------------------------------------------------------------
+
+_PR_SET_DUMPABLE = 4  # <linux/prctl.h>
+
+
+def disable_core_dumps() -> None:
+    """No core dump of this process may hold its plaintext: RLIMIT_CORE 0, soft and hard, and
+    on Linux prctl(PR_SET_DUMPABLE, 0), which also stops dumps piped to a core handler and keeps
+    other processes of this user from attaching with ptrace or reading its memory.
+
+    execve() of an ordinary program makes it dumpable again, but the limit is inherited: what
+    sealer starts (the editor, git, rotator commands, and the command `sealer exec` becomes,
+    whose environment holds the secrets) gets no core dump either, and only a privileged
+    process can raise the hard limit again. Best effort: a failure is ignored.
+    """
+    import resource
+
+    with contextlib.suppress(OSError, ValueError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform.startswith("linux"):
+        _not_dumpable()
+
+
+def _not_dumpable() -> None:
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)  # the C library this process already uses
+        libc.prctl(_PR_SET_DUMPABLE, ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                   ctypes.c_ulong(0))

@@ -9,7 +9,9 @@ and never repeat key material.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -27,9 +29,11 @@ __all__ = [
     "Prompt",
     "Recipient",
     "check_recipient_mix",
+    "loose_permissions",
     "parse_identities",
     "parse_recipient",
     "read_recipients_file",
+    "refuse_loose_permissions",
 ]
 
 Prompt = Callable[[str], str]
@@ -194,9 +198,43 @@ def read_key_file(path: Path, *, what: str = "identity file", origin: str | None
                             hint=f"fix or unset {origin}" if origin else "check the path") from None
 
 
+def loose_permissions(path: Path | str) -> bool:
+    """Whether a key file is accessible by group or others (see refuse_loose_permissions)."""
+    return _loose_mode(path) is not None
+
+
+def _loose_mode(path: Path | str) -> int | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    mode = stat.S_IMODE(info.st_mode)
+    mine = info.st_uid == os.geteuid()
+    return mode if mine and stat.S_ISREG(info.st_mode) and mode & 0o077 else None
+
+
+def refuse_loose_permissions(path: Path, *, what: str = "identity file",
+                             origin: str | None = None) -> None:
+    """Refuse a private key file that group or others may access, as OpenSSH does, for root too.
+
+    Like OpenSSH, only a file of the user running sealer is judged (another user's file is not
+    one they could chmod), and only a regular file (not a pipe such as `-i <(…)`).
+    """
+    mode = _loose_mode(path)
+    if mode is not None:
+        import shlex
+
+        named = f" named by {origin}" if origin else ""
+        raise IdentityError(f"permissions {mode:04o} are too open for the {what}{named}: a "
+                            "private key must not be accessible by others", file=str(path),
+                            hint=f"chmod 600 {shlex.quote(str(path))}")
+
+
 def file_identities(
     path: Path, prompt: Prompt | None, origin: str | None = None
 ) -> list[Identity]:
+    """The identities in an identity file (refused when others may read it)."""
+    refuse_loose_permissions(path, origin=origin)
     data = read_key_file(path, origin=origin)
     return parse_identities(data, source=str(path), prompt=prompt)
 

@@ -5,7 +5,6 @@ Each rule yields findings; `check.py` decides severity from the config and repor
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path as FsPath
@@ -16,7 +15,8 @@ from .document import SealedDocument
 from .paths import Path, format_path, get, leaves, parse_path
 from .times import parse_interval, parse_time
 
-__all__ = ["RULES", "Finding", "Subject", "Violation", "file_rules", "recipient_violations"]
+__all__ = ["RULES", "Finding", "Subject", "Violation", "config_rules", "file_rules",
+           "recipient_violations"]
 
 # rule id -> (default severity, what it checks)
 RULES: dict[str, tuple[str, str]] = {
@@ -43,6 +43,12 @@ RULES: dict[str, tuple[str, str]] = {
     "signature-untrusted": ("error", "every signature is by one of the environment's signers"),
     "signers-changed": ("error", "a change to an environment's signers is reviewed "
                                  "(check --staged)"),
+    "data-key-changed": ("error", "a sealed file's data key does not change without a signature "
+                                  "by an accepted signer (check --staged / --base)"),
+    "access-changed": ("error", "a change to who may read an environment, or who must, is "
+                                "reviewed (check --staged)"),
+    "signature-not-required": ("warn", "every environment requires signatures (otherwise "
+                                       "anyone with its public keys can forge its files)"),
 }
 
 
@@ -91,6 +97,20 @@ class Subject(NamedTuple):
 
     def policy(self, name: str, default: Any = None) -> Any:
         return self.config.policy.get(name, default) if self.config else default
+
+
+def config_rules(config: Config) -> Iterator[Finding]:
+    """Findings about a sealer.yaml itself (reported once per check run)."""
+    for name, env in config.environments.items():
+        if not env.require_signature:
+            line = config.lines.get(("environments", name)) or 1
+            yield Finding("signature-not-required", RULES["signature-not-required"][0],
+                          str(config.path), line, None,
+                          f"environment {name!r} does not require signatures: anyone with its "
+                          "public keys can write a file its readers accept (values, "
+                          "recipients, rotation settings)",
+                          "add signers: and require_signature: true to it (`sealer init` sets "
+                          "this up; `sealer keygen --signing` makes a key)")
 
 
 def file_rules(subject: Subject) -> Iterator[Finding]:
@@ -159,18 +179,20 @@ def _short(recipient: str) -> str:
 
 
 def _file_name(s: Subject) -> Iterator[Finding]:
-    pattern = s.policy("file_name")
-    if pattern and not re.search(pattern, s.file.name):
-        yield s.finding("file-name", f"file name does not match {pattern!r}", where=("sealer",))
+    pattern = s.config.policy_pattern("file_name") if s.config else None
+    if pattern is not None and not pattern.search(s.file.name):
+        yield s.finding("file-name", f"file name does not match {s.policy('file_name')!r}",
+                        where=("sealer",))
 
 
 def _key_names(s: Subject) -> Iterator[Finding]:
-    pattern = s.policy("key_name")
-    if not pattern:
+    pattern = s.config.policy_pattern("key_name") if s.config else None
+    if pattern is None:
         return
     for path in _key_paths(s.document.data, ()):
-        if not re.search(pattern, str(path[-1])):
-            yield s.finding("key-name", f"key name does not match {pattern!r}", path=path)
+        if not pattern.search(str(path[-1])):
+            yield s.finding("key-name", f"key name does not match {s.policy('key_name')!r}",
+                            path=path)
 
 
 def _key_paths(node: Any, prefix: Path) -> Iterator[Path]:
@@ -267,6 +289,16 @@ def _signatures(s: Subject) -> Iterator[Finding]:
                         f"{', '.join(env.signers) or '(no signers configured)'}",
                         where=("sealer",),
                         hint=f"sign it: SEALER_SIGNING_KEY=~/.ssh/id_ed25519 sealer rekey {s.file}")
+
+
+def signed_by_expected(s: Subject) -> bool:
+    """Whether the file carries a valid signature by one of its environment's signers."""
+    expected = _expected_signers(s)
+    if not expected or not s.document.signatures:
+        return False
+    from .signing import valid_signers
+
+    return any(key in expected for key in valid_signers(s.document)[0])
 
 
 def _expected_signers(s: Subject) -> set[str]:

@@ -27,12 +27,14 @@ def _where(f: Finding) -> str:
 
 
 def _text(findings: Sequence[Finding], checked: int, noun: str) -> str:
+    from .printable import printable
+
     lines = []
     for f in findings:
         at = f" {f.path}:" if f.path else ""
-        lines.append(f"{_where(f)}: {f.severity}: [{f.rule}]{at} {f.message}")
+        lines.append(printable(f"{_where(f)}: {f.severity}: [{f.rule}]{at} {f.message}"))
         if f.hint:
-            lines.append(f"  hint: {f.hint}")
+            lines.append(printable(f"  hint: {f.hint}"))
     errors = sum(f.severity == "error" for f in findings)
     warnings = len(findings) - errors
     lines.append(f"{checked} {noun}{'s' if checked != 1 else ''} checked: "
@@ -91,6 +93,8 @@ def _escape(text: str, *, prop: bool = False) -> str:
 
 
 def _github(findings: Sequence[Finding], checked: int) -> str:
+    from .printable import printable
+
     lines = []
     for f in findings:
         kind = "error" if f.severity == "error" else "warning"
@@ -98,5 +102,5 @@ def _github(findings: Sequence[Finding], checked: int) -> str:
                 f"title={_escape('sealer ' + f.rule, prop=True)}"
         body = (f"{f.path}: " if f.path else "") + f.message + (f" (hint: {f.hint})"
                                                                if f.hint else "")
-        lines.append(f"::{kind} {props}::{_escape(body)}")
+        lines.append(printable(f"::{kind} {props}::{_escape(body)}"))
     return "\n".join(lines) + ("\n" if lines else "")

@@ -7,6 +7,11 @@ Two levels (docs/CONFIG.md, "Schemas"):
 - values, with a key (`check --decrypt`, and always at seal time): the whole schema, formats,
   lengths and sealer's own checks (`x-sealer-checks`: certificates parse, keys match, not expired).
 Messages carry the key path and the rule broken, never the value.
+
+A project's schemas come from the repository, that is from strangers (docs/CONFIG.md,
+"Schemas"): a schema file must lie inside the directory of the sealer.yaml naming it and be at
+most 1 MiB; `$ref`s are followed only within the same file (nothing is ever fetched or read for
+one); `pattern` and `patternProperties` are matched with RE2, in linear time.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .envelope import is_token, token_type
-from .errors import ConfigError
+from .errors import ConfigError, SealerError
+from .fsio import read_bytes
+from .regex import MAX_PATTERN, Pattern, compile_pattern
 
 __all__ = [
     "Issue",
@@ -36,6 +43,8 @@ VALUE_KEYWORDS = frozenset((
     "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "contentEncoding", "contentMediaType",
     "contentSchema", "x-sealer-checks",
 ))
+MAX_SCHEMA_BYTES = 1024 * 1024
+MAX_DEPTH = 100  # nesting of a schema document: validation recurses through it
 PLACEHOLDERS: dict[str, Any] = {
     "str": "", "int": 0, "float": 0.0, "bool": False, "null": None, "bytes": "",
 }
@@ -64,8 +73,23 @@ def resolve_schema(name: str, project: Mapping[str, str] | None = None,
                    root: Path | None = None) -> Path | None:
     """The file of schema `name`: a project schema (path relative to `root`) or a built-in."""
     if project and name in project:
-        return (root or Path(".")) / project[name]
+        return _project_schema(name, project[name], (root or Path(".")).resolve())
     return _builtin(name)
+
+
+def _project_schema(name: str, text: str, root: Path) -> Path:
+    """A project schema's file, which must lie inside `root` (the directory of the sealer.yaml
+    naming it): no absolute path, no `..`, no symlink leading out of the repository."""
+    from .config import CONFIG_NAME, contained_path
+
+    path = contained_path(root, text)
+    if path is None:
+        raise ConfigError(f"schemas.{name}: {text!r} is not a path inside this directory "
+                          "(absolute paths, ~, '..' and symlinks leading out are refused)",
+                          file=str(root / CONFIG_NAME),
+                          hint="give a path relative to sealer.yaml's directory, to a file "
+                               "inside it")
+    return path
 
 
 @lru_cache(maxsize=64)
@@ -79,15 +103,36 @@ def _builtin(name: str) -> Path | None:
 
 @lru_cache(maxsize=64)
 def _load(path: Path) -> dict[str, Any]:
+    """A schema file: a regular file of at most MAX_SCHEMA_BYTES, a JSON object, not too deep."""
+    hint = f"a schema is a JSON file of at most {MAX_SCHEMA_BYTES // (1024 * 1024)} MiB"
+    if path.exists() and not path.is_file():
+        raise ConfigError("cannot read schema: not a regular file", file=str(path), hint=hint)
     try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read schema: {exc.strerror}", file=str(path)) from None
+        schema = json.loads(read_bytes(path, limit=MAX_SCHEMA_BYTES))
+    except SealerError as exc:
+        raise ConfigError(f"cannot read schema: {exc.message}", file=str(path),
+                          hint=hint) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"line {exc.lineno}: invalid JSON: {exc.msg}", file=str(path)) from None
+    except (ValueError, RecursionError) as exc:  # not UTF-8; nested past the parser's stack
+        reason = "not UTF-8" if isinstance(exc, ValueError) else "nested too deeply"
+        raise ConfigError(f"invalid JSON: {reason}", file=str(path)) from None
     if not isinstance(schema, dict):
         raise ConfigError("a schema must be a JSON object", file=str(path))
+    if _depth(schema) > MAX_DEPTH:
+        raise ConfigError(f"the schema is nested more than {MAX_DEPTH} levels deep",
+                          file=str(path))
     return schema
+
+
+def _depth(node: Any) -> int:
+    deepest, stack = 0, [(node, 1)]
+    while stack and deepest <= MAX_DEPTH:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = item.values() if isinstance(item, dict) else item
+        stack += [(c, depth + 1) for c in children if isinstance(c, dict | list)]
+    return deepest
 
 
 def _strip(schema: Any) -> Any:
@@ -106,17 +151,145 @@ def _validator(path: Path, shape_only: bool) -> Any:
     schema = _load(path)
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     if not _shipped(path):  # sealer's own schemas are checked by the test suite, not per run
-        try:
-            cls.check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            where = "/".join(map(str, exc.absolute_path)) or "top level"
-            raise ConfigError(f"not a valid JSON Schema at {where}: {exc.message}",
-                              file=str(path)) from None
+        _check_schema(cls, schema, path)
+    _check_references(cls, schema, path)
+    registry = _no_retrieval()
+    linear = jsonschema.validators.extend(cls, {  # type: ignore[no-untyped-call]
+        "pattern": _pattern, "patternProperties": _pattern_properties,
+        "additionalProperties": _additional_properties})
     if shape_only:
-        return cls(_strip(schema))
+        return linear(_strip(schema), registry=registry)
     checking = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
-        cls, {"x-sealer-checks": _sealer_checks})
-    return checking(schema, format_checker=cls.FORMAT_CHECKER)
+        linear, {"x-sealer-checks": _sealer_checks})
+    return checking(schema, registry=registry, format_checker=_format_checker(cls))
+
+
+def _check_schema(cls: Any, schema: dict[str, Any], path: Path) -> None:
+    import jsonschema
+
+    try:
+        cls.check_schema(schema, format_checker=_format_checker(cls))
+    except jsonschema.SchemaError as exc:
+        where = "/".join(map(str, exc.absolute_path)) or "top level"
+        if exc.validator_value == "regex" and isinstance(exc.instance, str):
+            _regex(exc.instance, str(path), where)  # raises, saying what RE2 lacks
+        raise ConfigError(f"not a valid JSON Schema at {where}: {exc.message}",
+                          file=str(path)) from None
+
+
+def _no_retrieval() -> Any:
+    """A registry that retrieves nothing: only the schema document itself is ever looked in."""
+    from referencing import Registry
+
+    return Registry(retrieve=_refuse)  # type: ignore[call-arg]  # an attrs alias mypy misses
+
+
+def _refuse(uri: str) -> Any:
+    raise LookupError(f"sealer retrieves no schema resources ({uri})")
+
+
+def _check_references(cls: Any, schema: dict[str, Any], path: Path) -> None:
+    """Every `$ref` resolves inside the document (before any validation, so a remote or file
+    reference is an error naming it, never a fetch); and no `unevaluatedProperties` where
+    `patternProperties` are used: jsonschema would match them with Python's re."""
+    from referencing import Specification
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import specification_with
+
+    specification = specification_with(cls.ID_OF(cls.META_SCHEMA) or "urn:unknown-dialect",
+                                       default=Specification.OPAQUE)
+    root = specification.create_resource(schema)
+    resolver = _no_retrieval().resolver_with_root(root)
+    stack, keywords = [(resolver, root)], set[str]()
+    while stack:
+        resolver, resource = stack.pop()
+        resolver = resolver.in_subresource(resource)
+        contents = resource.contents
+        for keyword in ("$ref", "$dynamicRef", "$recursiveRef"):
+            ref = contents.get(keyword) if isinstance(contents, dict) else None
+            if isinstance(ref, str):
+                try:
+                    resolver.lookup(ref)
+                except Unresolvable:
+                    raise _reference_error(ref, path) from None
+        keywords.update(contents if isinstance(contents, dict) else ())
+        stack += [(resolver, sub) for sub in resource.subresources()]
+    if {"unevaluatedProperties", "patternProperties"} <= keywords:
+        raise ConfigError("a schema using both patternProperties and unevaluatedProperties is "
+                          "not supported", file=str(path),
+                          hint="use additionalProperties beside patternProperties instead")
+
+
+def _reference_error(ref: str, path: Path) -> ConfigError:
+    shown = ref if len(ref) <= 200 else ref[:199] + "…"
+    if ref.startswith("#"):
+        return ConfigError(f"$ref {shown!r} points to nothing in this schema", file=str(path))
+    return ConfigError(f"$ref {shown!r} points outside this schema file: sealer follows only "
+                       "references within the file (#/…) and never fetches or reads one",
+                       file=str(path), hint="copy the definition into this file under $defs "
+                                            "and refer to it as #/$defs/NAME")
+
+
+def _regex(text: str, file: str | None = None, where: str | None = None) -> Pattern:
+    """A schema's `pattern` or `patternProperties` key, compiled with RE2 (searched, as the
+    JSON Schema specification says)."""
+    shown = text if len(text) <= 60 else text[:59] + "…"
+    at = f" at {where}" if where else ""
+    return compile_pattern(text, what=f"the schema pattern {shown!r}{at}", file=file,
+                           limit=MAX_PATTERN)
+
+
+@lru_cache(maxsize=8)
+def _format_checker(cls: Any) -> Any:
+    """The class's format checker with `regex` checked by RE2, the syntax sealer matches with."""
+    import jsonschema
+
+    checker = jsonschema.FormatChecker(formats=())
+    checker.checkers = dict(cls.FORMAT_CHECKER.checkers)
+    checker.checks("regex", raises=ConfigError)(
+        lambda instance: not isinstance(instance, str) or bool(_regex(instance)))
+    return checker
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    import jsonschema
+
+    if validator.is_type(instance, "string") and not _regex(pattern).search(instance):
+        yield jsonschema.ValidationError(f"does not match {pattern!r}")
+
+
+def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any,
+                        schema: Any) -> Iterator[Any]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        compiled = _regex(pattern)
+        for key, value in instance.items():
+            if compiled.search(key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator: Any, extra: Any, instance: Any,
+                           schema: Any) -> Iterator[Any]:
+    import jsonschema
+
+    if not validator.is_type(instance, "object"):
+        return
+    extras = _additional(instance, schema)
+    if validator.is_type(extra, "object"):
+        for key in extras:
+            yield from validator.descend(instance[key], extra, path=key)
+    elif extra is False and extras:
+        yield jsonschema.ValidationError(
+            f"Additional properties are not allowed ({', '.join(map(repr, extras))} unexpected)")
+
+
+def _additional(instance: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    """The keys neither `properties` nor `patternProperties` cover, sorted."""
+    properties = schema.get("properties", {})
+    patterns = [_regex(p) for p in schema.get("patternProperties", {})]
+    return sorted((k for k in instance
+                   if k not in properties and not any(p.search(k) for p in patterns)), key=str)
 
 
 def _shipped(path: Path) -> bool:
@@ -164,16 +337,26 @@ def validate_shape(sealed: Any, schema: Path, is_clear: Any = lambda _p: False) 
 @lru_cache(maxsize=4096)
 def _shape_issues(schema: Path, instance: str) -> tuple[Issue, ...]:
     """Files of one shape (same keys, same types) get the same answer: computed once."""
-    return tuple(_issues(_validator(schema, True), json.loads(instance)))
+    return tuple(_issues(_validator(schema, True), json.loads(instance), schema))
 
 
 def validate_values(plain: Any, schema: Path) -> list[Issue]:
     """Check decrypted values against the whole schema, formats and sealer's own checks."""
-    return list(_issues(_validator(schema, False), _jsonable(plain)))
+    return list(_issues(_validator(schema, False), _jsonable(plain), schema))
 
 
-def _issues(validator: Any, instance: Any) -> Iterator[Issue]:
-    for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path))):
+def _issues(validator: Any, instance: Any, schema: Path) -> Iterator[Issue]:
+    from referencing.exceptions import Unresolvable
+
+    try:
+        errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path)))
+    except Unresolvable as exc:  # _check_references saw every $ref: a safety net
+        raise _reference_error(str(getattr(exc, "ref", "?")), schema) from None
+    except RecursionError:  # {"$ref": "#"}: references that lead back without going deeper
+        raise ConfigError("the schema's $refs form a loop", file=str(schema),
+                          hint="a $ref may lead back to a schema only below a keyword such "
+                               "as properties or items") from None
+    for error in errors:
         yield Issue(tuple(error.absolute_path), _message(error))
 
 
@@ -187,7 +370,7 @@ def _message(error: Any) -> str:
         missing = [k for k in expected if k not in present]
         return f"missing required key {missing[0] if missing else expected!r}"
     if kind == "additionalProperties" and isinstance(error.instance, dict):
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        extra = _additional(error.instance, error.schema)
         return f"unknown key {extra[0]!r}: the schema does not allow it" if extra else "unknown key"
     if kind == "type":
         return f"must be of type {expected} (it is {_type_name(error.instance)})"

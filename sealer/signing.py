@@ -164,9 +164,10 @@ def canonical_key(text: str) -> str | None:
 
 def _load_private(path: Path, prompt: Prompt | None) -> Any:
     from .fsio import read_bytes
-    from .keys import ssh_passphrase
+    from .keys import refuse_loose_permissions, ssh_passphrase
     from .sshkeys import load_ssh_key
 
+    refuse_loose_permissions(path, what="signing key")
     try:
         return load_ssh_key(read_bytes(path), str(path), ssh_passphrase(prompt, str(path)))
     except OSError as exc:
@@ -434,29 +435,11 @@ def signing_keygen(path: Path, *, comment: str = "sealer signing key") -> str:
     return f"{public} {comment}"
 
 
-def required_signer_keys(settings: Mapping[str, Any]) -> tuple[set[str], list[str]]:
-    """(canonical keys, names) of the signers an environment's raw settings list."""
-    from .errors import SealerError
-    from .keys import parse_recipient
-
-    principals, groups = settings.get("_principals") or {}, settings.get("_groups") or {}
-    names = _expand(settings.get("signers") or [], groups)
-    allowed = set()
-    for name in names:
-        try:
-            allowed.add(parse_recipient(str(principals.get(name, ""))).text)
-        except SealerError:
-            continue
-    return allowed, names
-
-
-def enforce_required(document: SealedDocument, settings: Mapping[str, Any]) -> None:
+def enforce_required(document: SealedDocument, allowed: set[str] | frozenset[str],
+                     names: Sequence[str]) -> None:
     """Without a deploy-time trust anchor, still refuse an unsigned file whose environment
     sets require_signature: it needs a valid signature by one of that environment's signers
-    (as sealer.yaml lists them; CI's `check --staged` reviews changes to that list)."""
-    if settings.get("require_signature") is not True:
-        return
-    allowed, names = required_signer_keys(settings)
+    (`allowed` keys, `names` for the message; config.required_signer_keys gives both)."""
     keys, _bad = valid_signers(document)
     if not any(k in allowed for k in keys):
         what = "is not signed" if not document.signatures else "is not signed by its signers"
@@ -464,15 +447,3 @@ def enforce_required(document: SealedDocument, settings: Mapping[str, Any]) -> N
                              file=document.source,
                              hint=f"expected a signature by {', '.join(names) or 'nobody'} "
                                   "(re-sign it: SEALER_SIGNING_KEY=KEY sealer sign FILE)")
-
-
-def _expand(names: Sequence[str], groups: Mapping[str, Any], seen: tuple[str, ...] = ()
-            ) -> list[str]:
-    out: list[str] = []
-    for name in names:
-        if name in groups and name not in seen and isinstance(groups[name], list):
-            out += _expand(groups[name], groups, (*seen, name))
-        else:
-            out.append(name)
-    return out
-

@@ -324,6 +324,7 @@ def test_sealer_keygen_pq_keys_work_in_typage(age_js: list[str], tmp_path: Path)
 def test_a_sealed_file_for_a_typage_key_opens_with_sealer_get(age_js: list[str],
                                                               tmp_path: Path) -> None:
     (tmp_path / "js.key").write_bytes(js(age_js, "keygen", "--pq"))
+    (tmp_path / "js.key").chmod(0o600)  # a private key others may read is refused
     recipient = js(age_js, "recipient", stdin=(tmp_path / "js.key").read_bytes()).decode().strip()
     (tmp_path / "app.yaml").write_text(EXAMPLE)
     assert run("seal", "app.yaml", "-r", recipient, cwd=tmp_path).code == 0

@@ -16,13 +16,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sealer"
 # Lowest first. A module may import its own layer and the layers below it; imports made only
 # for type hints (under `if TYPE_CHECKING:`) are not dependencies and are not counted.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("_version", "errors", "environ", "times", "fsio", "paths", "yamlio")),
+    ("base", ("_version", "errors", "environ", "times", "fsio", "paths", "yamlio",
+              "printable", "regex")),
     ("crypto", ("envelope", "age", "age.*", "agefile")),
     ("keys", ("keys", "sshkeys", "discovery")),
     ("format", ("document", "core", "signing")),
-    ("project", ("config", "schemas", "sealedfiles", "git", "audit", "policy")),
+    ("project", ("config", "schemas", "sealedfiles", "git", "audit", "policy", "freshness")),
     ("gates", ("access",)),
-    ("operations", ("files", "editor", "check", "leaks", "report", "git.drivers",
+    ("operations", ("files", "editor", "check", "leaks", "report", "initialize", "git.drivers",
                     "git.history", "render", "render.*", "rotation", "rotation.*")),
     ("interface", ("", "__main__", "cli", "cli.*")),
 ]

@@ -53,6 +53,8 @@ policy:
   required_metadata: [owner]
   key_name: '^[a-z_]+$'
   file_name: '^[a-z0-9-]+\\.sealed\\.yaml$'
+  rules:
+    signature-not-required: "off"  # these tests are about the other rules (see below)
 """
 DB = {"engine": "postgres", "host": "db", "port": 5432, "username": "app",
       "password": "long-enough-password", "dbname": "orders"}
@@ -192,7 +194,7 @@ def test_rotated_at_metadata_counts(project: Path) -> None:
 
 def test_severity_can_be_lowered_or_turned_off(project: Path) -> None:
     config = project / "sealer.yaml"
-    config.write_text(CONFIG + "  rules:\n    key-name: warn\n    file-name: 'off'\n")
+    config.write_text(CONFIG + "    key-name: warn\n    file-name: 'off'\n")
     bad = seal(project, "dev/Bad_Name.sealed.yaml", {"Bad": "x"})
     assert [(f.rule, f.severity) for f in check_files([bad])] == [("key-name", "warn")]
 
@@ -397,6 +399,7 @@ def test_environment_can_require_post_quantum_recipients(tmp_path: Path) -> None
     (tmp_path / "sealer.yaml").write_text(
         f"version: 1\nprincipals:\n  vault: {pq_text}\n  ci: {CI_R.text}\nenvironments:\n"
         "  prod:\n    recipients: [vault]\n    allow: [ci]\n    require_post_quantum: true\n"
+        "policy:\n  rules:\n    signature-not-required: 'off'\n"
         "creation_rules:\n  - {path: '**', environment: prod}\n")
     good = tmp_path / "good.sealed.yaml"
     seal_file(b"a: b\n", good, source="t")
@@ -409,3 +412,16 @@ def test_environment_can_require_post_quantum_recipients(tmp_path: Path) -> None
     [finding] = check_files([classical])
     assert finding.rule == "recipient-not-post-quantum"
     assert "requires post-quantum recipients" in finding.message
+
+
+def test_environments_without_signatures_are_a_warning(tmp_path: Path) -> None:
+    """What a forger could do is said once per environment, as a warning (exit 0)."""
+    (tmp_path / "sealer.yaml").write_text(
+        f"version: 1\nprincipals:\n  ci: {CI_R.text}\nenvironments:\n  prod:\n"
+        "    recipients: [ci]\ncreation_rules:\n  - {path: '**', environment: prod}\n")
+    good = seal(tmp_path, "db.sealed.yaml", {"a": "b"})
+    [finding] = check_files([good])
+    assert (finding.rule, finding.severity, finding.line) == ("signature-not-required", "warn", 5)
+    assert "anyone with its public keys can write a file its readers accept" in finding.message
+    result = run("check", tmp_path)
+    assert result.code == 0 and "1 warning" in result.out

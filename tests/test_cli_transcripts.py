@@ -203,9 +203,16 @@ ERRORS = [
     T("identity-file-missing", "get app.sealed.yaml db.password -i nope.key", 1,
       "sealer: error: nope.key: cannot read the identity file: no such file\n"
       "sealer: hint: check the path\n"),
-    T("identity-file-not-a-key", "get app.sealed.yaml db.password -i app.yaml", 1,
-      "sealer: error: app.yaml: line 1 is not an age secret key\n"
+    T("identity-file-not-a-key", "get app.sealed.yaml db.password -i notes.txt", 1,
+      "sealer: error: notes.txt: line 1 is not an age secret key\n"
       "sealer: hint: pass an age identity file (age-keygen) or an SSH private key\n"),
+    T("identity-file-too-open", "get app.sealed.yaml db.password -i open.key", 1,
+      "sealer: error: open.key: permissions 0644 are too open for the identity file: a private "
+      "key must not be accessible by others\nsealer: hint: chmod 600 open.key\n"),
+    T("identity-env-file-too-open", "get app.sealed.yaml db.password", 1,
+      "sealer: error: open.key: permissions 0644 are too open for the identity file named by "
+      "SOPS_AGE_KEY_FILE: a private key must not be accessible by others\n"
+      "sealer: hint: chmod 600 open.key\n", env={"SOPS_AGE_KEY_FILE": "open.key"}),
     T("identity-env-file-missing", "get app.sealed.yaml db.password", 1,
       "sealer: error: nope.key: cannot read the identity file named by SEALER_IDENTITY_FILE: "
       "no such file\nsealer: hint: fix or unset SEALER_IDENTITY_FILE\n",
@@ -362,6 +369,10 @@ def files(demo: Demo) -> Demo:
     for name, text in inputs.items():
         (demo.dir / name).write_text(text, encoding="utf-8")
     (demo.dir / "adir").mkdir()
+    (demo.dir / "notes.txt").write_text("not: a key\n", encoding="utf-8")
+    (demo.dir / "notes.txt").chmod(0o600)  # private, so what is judged is what it holds
+    (demo.dir / "open.key").write_bytes(demo.key.read_bytes())
+    (demo.dir / "open.key").chmod(0o644)  # an identity others can read: refused
     sealed = demo.sealed.read_text(encoding="utf-8")
     (demo.dir / "tampered.sealed.yaml").write_text(tamper(sealed), encoding="utf-8")
     (demo.dir / "malformed.sealed.yaml").write_text(sealed.replace("\nmac:", "\nmack:"),

@@ -151,12 +151,16 @@ def test_a_writer_killed_at_any_moment_leaves_the_old_or_the_new_file(demo: Demo
         assert found in (current, new), found
         assert value(demo, "api.token") == "tok-9f8e7d"
         current = str(found)
-    # A kill between creating the temporary file and renaming it leaves that file behind; it
-    # holds only sealed text, never plaintext.
-    for name in set(listing(demo.dir)) - {"alice.key", "app.sealed.yaml", "app.yaml",
-                                          "mallory.key"}:
-        assert re.fullmatch(r"\.app\.sealed\.yaml\.\w+\.tmp", name), name
+    # The new version has no name until it is linked and renamed (O_TMPFILE); a kill between
+    # those two calls (or, without O_TMPFILE, between creating and renaming) leaves a marked
+    # temporary file, which holds only sealed text and which the next write here removes.
+    demo_files = ["alice.key", "app.sealed.yaml", "app.yaml", "mallory.key"]
+    for name in set(listing(demo.dir)) - set(demo_files):
+        assert re.fullmatch(r"\.app\.sealed\.yaml\.sealer-tmp-\d+-[0-9a-f]+", name), name
         assert b"password-" not in (demo.dir / name).read_bytes()
+    last = demo.run("set", "app.sealed.yaml", "db.password", "-i", "alice.key", input="final")
+    assert last.code == 0, last.err
+    assert listing(demo.dir) == demo_files
 
 
 # -- edit ------------------------------------------------------------------------------------

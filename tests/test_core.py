@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,10 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sealing import new_identity, sample
 
+from sealer import yamlio
 from sealer.core import open_document, seal
-from sealer.document import parse_sealed
+from sealer.document import parse_sealed, read_sealed
 from sealer.envelope import FixedSeam
 from sealer.errors import NoIdentityError, UsageError
+from sealer.files import set_value
 
 ALICE, ALICE_R = new_identity()
 BOB, BOB_R = new_identity()
@@ -48,7 +51,7 @@ trees = st.recursive(
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(st.dictionaries(keys, trees, max_size=6))
+@given(st.dictionaries(keys.filter(lambda k: k != "sealer"), trees, max_size=6))
 def test_round_trip_property(tree: dict[str, Any]) -> None:
     doc = seal(tree, recipients=[ALICE_R])
     assert reopen(doc) == tree
@@ -146,3 +149,23 @@ def test_fixed_seam_gives_identical_bytes() -> None:
     two = seal(sample(), recipients=[ALICE_R], seam=FixedSeam(b"s", clock), wrap=wrap)
     assert one.to_yaml() == two.to_yaml()
     assert one.header.created == "2026-01-02T03:04:05Z"
+
+
+def test_a_top_level_data_key_named_sealer_is_refused(tmp_path: Path) -> None:
+    """In plaintext `sealer:` is the metadata block: a data key of that name would turn into
+    metadata on `unseal | seal` or `edit` (a hidden rotator, say). Writers refuse it, readers
+    reject a file that has it."""
+    from sealer.errors import FormatError
+
+    identity, recipient = new_identity()
+    with pytest.raises(UsageError, match="reserved for metadata"):
+        seal({"sealer": {"x": 1}}, recipients=[recipient])
+    sealed = tmp_path / "a.sealed.yaml"
+    sealed.write_text(seal({"ok": 1}, recipients=[recipient], source=str(sealed)).to_yaml())
+    with pytest.raises(UsageError, match="reserved for metadata"):
+        set_value(sealed, "sealer.rotation", "x", [identity])
+    tree = yamlio.load(sealed.read_bytes(), source="t")
+    tree["data"]["sealer"] = tree["data"].pop("ok")
+    sealed.write_text(yamlio.dump(tree))
+    with pytest.raises(FormatError, match="reserved"):
+        read_sealed(sealed)

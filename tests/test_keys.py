@@ -212,9 +212,11 @@ def test_unsupported_ssh_key_type(tmp_path: Path) -> None:
 
 
 def write_key(path: Path) -> str:
+    """A new age identity file, mode 0600 (a private key others may read is refused)."""
     secret, public = new_age_key()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"# public key: {public}\n{secret}\n")
+    path.chmod(0o600)
     return public
 
 

@@ -64,7 +64,8 @@ def test_staged_check_reads_the_index(repo: Path) -> None:
     good = seal(repo, "db.sealed.yaml", {"password": "pw-1"})
     git(repo, "add", ".")
     good.write_text("broken in the working tree only\n")
-    assert staged_check(repo)[0] == 0
+    code, out = staged_check(repo)
+    assert code == 0, out
 
 
 def test_rollback_and_replacement_are_refused(repo: Path) -> None:

@@ -10,13 +10,11 @@ private key, @RSHORT@ the shortened demo recipient, @HOME@ the test's $HOME.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import shlex
 import stat
-import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -98,10 +96,9 @@ SUCCESS = [
       "host db.internal.example.com:5432\nurl postgres://app:c0rrect-horse@db/app\n"),
     T("github-env", f"render app.sealed.yaml --select api -f github --upper {K}", 0,
       "sealer: app.sealed.yaml -> gh.env (appended; values masked in the log)\n",
-      "::add-mask::tok-9f8e7d\n", env={"GITHUB_ENV": "gh.env"}),
+      "::add-mask::tok-9f8e7d\n", env={"GITHUB_ENV": "gh.env", "GITHUB_ACTIONS": "true"}),
     T("github-output-file", f"render app.sealed.yaml --select api -f github -o out.txt {K}", 0,
-      "sealer: app.sealed.yaml -> out.txt (appended; values masked in the log)\n",
-      "::add-mask::tok-9f8e7d\n"),
+      "sealer: app.sealed.yaml -> out.txt (appended)\n"),  # not in Actions: no masks
     T("check-up-to-date", f"render app.sealed.yaml -f dotenv -o current.env --check {K}", 0,
       "sealer: current.env: up to date\n"),
 ]
@@ -254,7 +251,8 @@ def test_transcript(t: T, files: Demo, isolated_home: Path) -> None:
     before = snapshot(files.dir)
     args = [substitute(a, files, isolated_home) for a in shlex.split(t.args)]
     stdin = substitute(t.stdin, files, isolated_home) if isinstance(t.stdin, str) else t.stdin
-    env: dict[str, str | None] = {"GITHUB_ENV": None, "GITHUB_OUTPUT": None}
+    env: dict[str, str | None] = {"GITHUB_ENV": None, "GITHUB_OUTPUT": None,
+                                  "GITHUB_ACTIONS": None}
     env.update({k: substitute(v, files, isolated_home) for k, v in t.env.items()})
     result = files.run(*args, input=stdin, env=env)
     assert result.code == t.code, result.err
@@ -297,30 +295,29 @@ def test_check_passes_after_a_render_and_fails_after_a_change(files: Demo) -> No
 
 
 def test_github_appends_and_masks_before_writing(files: Demo) -> None:
-    """The masks reach stdout before the file is even opened: the output here is a FIFO, which
-    sealer cannot open until this test opens it for reading, after reading the masks."""
-    fifo = files.dir / "github_env"
-    os.mkfifo(fifo)
-    proc = start("render", "app.sealed.yaml", "-f", "github", "--upper", "-i", "alice.key",
-                 env={"GITHUB_ENV": str(fifo)}, cwd=files.dir)
+    """The masks reach stdout before the file is written: with a value larger than a pipe's
+    buffer, sealer blocks writing its masks until this test reads them, and until then the
+    (regular) file the runner made is still empty."""
+    big = "x" * 200_000
+    seal_for_demo(files, "big.sealed.yaml", {"big": big, "db": {"password": "c0rrect-horse"}})
+    github_env = files.dir / "github_env"
+    github_env.write_bytes(b"")
+    proc = start("render", "big.sealed.yaml", "-f", "github", "--upper", "-i", "alice.key",
+                 env={"GITHUB_ENV": str(github_env), "GITHUB_ACTIONS": "true"}, cwd=files.dir)
     assert proc.stdout is not None
-    guard = threading.Timer(30, unblock, (proc, fifo))  # a hang fails the test, not the suite
+    guard = threading.Timer(30, proc.kill)  # a hang fails the test, not the suite
     guard.start()
-    masks = [proc.stdout.readline() for _ in range(8)]
-    assert masks[2] == b"::add-mask::c0rrect-horse\n"
-    assert all(line.startswith(b"::add-mask::") for line in masks)
-    with open(fifo, "rb") as reader:
-        written = reader.read()
+    first = proc.stdout.read(1000)
+    time.sleep(0.5)  # sealer is blocked on the rest of its masks
+    assert first.startswith(b"::add-mask::xxx") and github_env.read_bytes() == b""
+    rest = proc.stdout.read()
     guard.cancel()
     assert proc.wait(timeout=30) == 0
-    assert b"DB_PASSWORD=c0rrect-horse\n" in written
+    masks = (first + rest).splitlines()
+    assert masks == [b"::add-mask::" + big.encode(), b"::add-mask::c0rrect-horse"]
+    written = github_env.read_bytes()
+    assert written == f"BIG={big}\nDB_PASSWORD=c0rrect-horse\n".encode()
     assert proc.stderr is not None and b"c0rrect-horse" not in proc.stderr.read()
-
-
-def unblock(proc: subprocess.Popen[bytes], fifo: Path) -> None:
-    proc.kill()
-    with contextlib.suppress(OSError):  # wake a reader waiting for a writer
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
 
 
 def test_secrets_are_not_printed_to_a_terminal(files: Demo) -> None:

@@ -27,10 +27,29 @@ if TYPE_CHECKING:
 pytest_plugins = ["pg_server"]
 
 
+TRUST = {"SEALER_TRUST_UNSIGNED_ROTATORS": "1"}  # for the CLI runs (cli_helpers strips SEALER_*)
+
+
+@pytest.fixture(autouse=True)
+def trust_unsigned_rotators(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These files are unsigned: this host trusts their rotation settings, as an operator
+    would say with SEALER_TRUST_UNSIGNED_ROTATORS=1 (tests/test_trust_boundaries.py covers the
+    refusal without it)."""
+    monkeypatch.setenv("SEALER_TRUST_UNSIGNED_ROTATORS", "1")
+
+
+@pytest.fixture(autouse=True)
+def no_tls_on_the_test_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test server listens on 127.0.0.1 without TLS: this host opts out of the rotator's
+    default sslmode verify-full with PGSSLMODE=disable (the CLI runs inherit it)."""
+    monkeypatch.setenv("PGSSLMODE", "disable")
+
+
 def setup(tmp_path: Path, secrets: dict[str, Any]) -> tuple[Path, Path, Identity]:
     key_text = str(pyrage.x25519.Identity.generate())
     key_file = tmp_path / "key.txt"
     key_file.write_text(key_text + "\n", encoding="utf-8")
+    key_file.chmod(0o600)  # a private key others may read is refused
     ident = parse_identities(key_text.encode(), source="test", prompt=None)[0]
     path = tmp_path / "db.sealed.yaml"
     doc = seal(secrets, recipients=[parse_recipient(ident.recipient)], source=str(path))
@@ -46,7 +65,7 @@ def test_single_user_cli(postgres_app: PostgresApp, tmp_path: Path) -> None:
     path, key, ident = setup(tmp_path, {"db": postgres_app.secret})
     configure_rotation(path, "db", [ident], every="30d", rotator="postgres")
     serial = read_sealed(path).header.serial
-    result = run("rotate", path, "db", "-i", key)
+    result = run("rotate", path, "db", "-i", key, env=TRUST)
     assert result.code == 0, result.err
     assert "rotated (version 2)" in result.err
     new = get_value(path, "db", [ident])
@@ -68,7 +87,7 @@ def test_alternating_users_keep_live_connections(postgres_app: PostgresApp,
                        settings={"strategy": "alternating-users", "admin": "admin"})
     old = postgres_app.secret
     with server.connect(old["username"], old["password"], postgres_app.dbname) as live:
-        result = run("rotate", path, "db", "-i", key)
+        result = run("rotate", path, "db", "-i", key, env=TRUST)
         assert result.code == 0, result.err
         assert live.execute("SELECT count(*) FROM items").fetchone() == (1,)
     new = get_value(path, "db", [ident])
@@ -81,14 +100,14 @@ def test_failure_at_set_keeps_current_and_resumes(postgres_app: PostgresApp,
     path, key, ident = setup(tmp_path, {"db": postgres_app.secret})
     configure_rotation(path, "db", [ident], every="30d", rotator="postgres")
     with postgres_app.server.stopped():
-        result = run("rotate", path, "db", "-i", key)
+        result = run("rotate", path, "db", "-i", key, env=TRUST)
     assert result.code == 1
     assert "failed at step set for postgres role" in result.err
     assert f"sealer rotate {path} db --resume" in result.err
     assert postgres_app.password not in result.err
     current = get_value(path, "db", [ident])
     assert logs_in(postgres_app, current)  # the application still logs in with CURRENT
-    assert run("rotate", path, "db", "--resume", "-i", key).code == 0
+    assert run("rotate", path, "db", "--resume", "-i", key, env=TRUST).code == 0
     assert logs_in(postgres_app, get_value(path, "db", [ident]))
     assert not logs_in(postgres_app, current)
 
@@ -131,7 +150,7 @@ def test_killed_between_steps_then_resume(tmp_path: Path) -> None:
     path, key, ident = setup(tmp_path, {"token": "t1"})
     configure_rotation(path, "token", [ident], every="30d", rotator="command",
                        settings={"command": [sys.executable, str(script)]})
-    proc = start("rotate", path, "token", "-i", key, start_new_session=True)
+    proc = start("rotate", path, "token", "-i", key, env=TRUST, start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         rot = read_sealed(path).metadata["keys"]["token"]["rotation"]
@@ -144,7 +163,7 @@ def test_killed_between_steps_then_resume(tmp_path: Path) -> None:
     assert get_value(path, "token", [ident]) == "t1"  # CURRENT still there and valid
     assert get_value(path, "token", [ident], stage="pending") == "t1-2"
     flag.unlink()
-    result = run("rotate", path, "token", "--resume", "-i", key)
+    result = run("rotate", path, "token", "--resume", "-i", key, env=TRUST)
     assert result.code == 0, result.err
     assert get_value(path, "token", [ident]) == "t1-2"
     assert get_value(path, "token", [ident], stage="previous") == "t1"
@@ -156,7 +175,7 @@ def test_rotate_due_continues_past_a_failure(postgres_app: PostgresApp, tmp_path
     configure_rotation(path, "db", [ident], every="30d", rotator="postgres")
     configure_rotation(path, "bad", [ident], every="30d", rotator="postgres")
     configure_rotation(path, "token", [ident], every="30d")
-    result = run("rotate", "--due", tmp_path, "-i", key)
+    result = run("rotate", "--due", tmp_path, "-i", key, env=TRUST)
     assert result.code == 1
     assert "2 rotated, 1 failed" in result.err and "bad" in result.err
     assert logs_in(postgres_app, get_value(path, "db", [ident]))

@@ -2,6 +2,10 @@
 
 Exit codes (README "Exit codes"): 0 ok, 1 error, 2 usage, 3 no identity can decrypt,
 4 integrity failure, 70 internal error, 130 interrupted.
+
+Before anything is read, core dumps are disabled (sealer.fsio.disable_core_dumps) and the
+private directories of `sealer edit` runs that were killed with SIGKILL are removed
+(sealer.fsio.remove_abandoned_tempdirs: one directory listing when there are none).
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 
 def _say(kind: str, message: str) -> None:
-    sys.stderr.write(f"sealer: {kind}: {message}\n")
+    from ..printable import printable
+
+    sys.stderr.write(f"sealer: {kind}: {printable(message)}\n")
 
 
 def report(exc: SealerError) -> int:
@@ -81,6 +87,10 @@ def _run(argv: Sequence[str] | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: run, map every outcome to an exit code, never show a traceback."""
+    from ..fsio import disable_core_dumps, remove_abandoned_tempdirs
+
+    disable_core_dumps()
+    remove_abandoned_tempdirs()
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _on_signal)
     try:

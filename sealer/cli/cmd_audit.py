@@ -63,8 +63,11 @@ def show(
     if fmt == "json":
         write_stdout(dump(rows, "json"))
         return
+    from ..printable import printable
+
     for e in rows:
-        who = (e.get("recipient") or "-")[:24]
-        keys = ",".join(e.get("keys", [])) or "*"
-        write_stdout(f"{e.get('time')}  {e.get('action'):<8} {e.get('outcome'):<10} "
-                     f"{e.get('user')}@{e.get('host')}  {who}  {e.get('file')}  {keys}\n")
+        who = str(e.get("recipient") or "-")[:24]
+        keys = ",".join(map(str, e.get("keys", []))) or "*"
+        write_stdout(printable(f"{e.get('time')}  {e.get('action'):<8} {e.get('outcome'):<10} "
+                               f"{e.get('user')}@{e.get('host')}  {who}  {e.get('file')}  "
+                               f"{keys}") + "\n")

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
   sealer check --staged                        # what `git commit` is about to record
 
+  sealer check --base origin/main              # in CI: no file older than on main
+
   sealer check --staged --no-plaintext         # block plaintext secrets and leaked keys
 """)
 def check(
@@ -44,9 +46,18 @@ def check(
         "--no-plaintext", help="With --staged: instead look at every staged file for plaintext "
                                "where sealer.yaml expects a sealed file, and for private keys "
                                "and well-known tokens.")] = False,
+    base: Annotated[str | None, typer.Option(
+        "--base", metavar="REV", help="Compare each file with its version at this git "
+                                      "revision (e.g. origin/main in CI): a serial going down "
+                                      "or a changed file id is an error.")] = None,
     allow_replace: Annotated[bool, typer.Option(
-        "--allow-replace", help="With --staged: accept a sealed file whose id changed (after "
+        "--allow-replace", help="With --staged or --base: accept a sealed file whose id "
+                                "changed (after "
                                 "seal --replace). Also SEALER_ALLOW_REPLACE=1.")] = False,
+    allow_rekey: Annotated[bool, typer.Option(
+        "--allow-rekey", help="With --staged or --base: accept a changed data key without a "
+                              "signer's signature (after your own rekey). Also "
+                              "SEALER_ALLOW_REKEY=1.")] = False,
     list_schemas: Annotated[bool, typer.Option(
         "--list-schemas", help="Print the built-in schema names and exit.")] = False,
     identity: IdentityOption = None,
@@ -67,31 +78,40 @@ def check(
         return 0
     check_format(fmt, FORMATS)
     allow_replace = allow_replace or os.environ.get("SEALER_ALLOW_REPLACE") == "1"
+    allow_rekey = allow_rekey or os.environ.get("SEALER_ALLOW_REKEY") == "1"
     if staged:
-        findings, checked = _staged(paths, no_plaintext, allow_replace)
+        findings, checked = _staged(paths, no_plaintext, allow_replace, allow_rekey)
     else:
-        findings, checked = _tree(paths, identity if decrypt else None, decrypt)
+        findings, checked = _tree(paths, identity if decrypt else None, decrypt, base,
+                                  allow_replace, allow_rekey)
     noun = "staged file" if staged and no_plaintext else "sealed file"
     write_stdout(render_findings(findings, fmt, checked=checked, noun=noun))
     return 1 if any(f.severity == "error" for f in findings) else 0
 
 
-def _tree(paths: list[Path] | None, identity: list[str] | None, decrypt: bool
+def _tree(paths: list[Path] | None, identity: list[str] | None, decrypt: bool,
+          base: str | None, allow_replace: bool, allow_rekey: bool
           ) -> tuple[list[Finding], int]:
-    from ..check import check_files
+    from ..check import Baseline, check_files
     from ..sealedfiles import sealed_files
 
     files = sealed_files(paths or [Path(".")])
+    baseline = None
+    if base is not None:
+        from ..git import repository_root
+
+        baseline = Baseline(repository_root(Path.cwd()), base, allow_replace=allow_replace,
+                            allow_rekey=allow_rekey)
     ids = None
     if decrypt:
         from ..access import resolve_identities
 
         ids = resolve_identities(identities(identity))
-    return check_files(files, identities=ids), len(files)
+    return check_files(files, identities=ids, baseline=baseline), len(files)
 
 
-def _staged(paths: list[Path] | None, no_plaintext: bool, allow_replace: bool
-            ) -> tuple[list[Finding], int]:
+def _staged(paths: list[Path] | None, no_plaintext: bool, allow_replace: bool,
+            allow_rekey: bool) -> tuple[list[Finding], int]:
     from ..check import Staged, check_files
     from ..git import repository_root, staged_paths
     from ..sealedfiles import is_sealed_name
@@ -101,7 +121,7 @@ def _staged(paths: list[Path] | None, no_plaintext: bool, allow_replace: bool
     if paths:
         wanted = {p.absolute() for p in paths}
         files = [f for f in files if f.absolute() in wanted]
-    index = Staged(root, allow_replace=allow_replace)
+    index = Staged(root, allow_replace=allow_replace, allow_rekey=allow_rekey)
     if no_plaintext:
         from ..leaks import scan_files
 

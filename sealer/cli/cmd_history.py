@@ -51,8 +51,10 @@ def history(
     if fmt == "json":
         write_stdout(dump([c._asdict() for c in changes], "json"))
         return
+    from ..printable import printable
+
     for c in changes:
-        write_stdout(_line(c) + "\n")
+        write_stdout(printable(_line(c)) + "\n")
 
 
 def _window(since: str | None) -> timedelta | None:

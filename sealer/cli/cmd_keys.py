@@ -179,3 +179,41 @@ def sign(files: FilesArgument, identity: IdentityOption = None) -> None:
     for file in files:
         written = sign_file(file, ids)
         note(f"{file}: signed (serial {written.document.header.serial})")
+
+
+@app.command(epilog="""Examples:
+
+  sealer init                        # sealer.yaml here: your age key, signed by your SSH key
+
+  sealer init secrets/ --signing-key ~/.ssh/id_ed25519
+
+  sealer init --no-sign              # no signatures (check will warn about it)
+""")
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where sealer.yaml goes (default: .).")
+                         ] = Path("."),
+    recipient: Annotated[str | None, typer.Option(
+        "--recipient", "-r", help="Your public key (default: your identity's, or a new one).")
+                         ] = None,
+    signing_key: Annotated[Path | None, typer.Option(
+        "--signing-key", metavar="FILE", help="The private key that will sign (default: "
+        "$SEALER_SIGNING_KEY, ~/.ssh/id_ed25519, or a new sealer signing key).")] = None,
+    no_sign: Annotated[bool, typer.Option(
+        "--no-sign", help="Do not require signatures (anyone with the public keys can then "
+                          "write files readers accept).")] = False,
+) -> None:
+    """Start a project: a sealer.yaml with you as recipient and, by default, as required signer.
+
+    Uses the keys you already have; makes new ones only where you have none.
+    """
+    from ..initialize import init_project
+
+    result = init_project(directory, recipient=recipient, signing_key=signing_key,
+                          sign=not no_sign)
+    for path in result.created:
+        note(f"created {path} (mode 0600): keep it secret and back it up")
+    note(f"wrote {result.config}: principal {result.principal!r} reads files below it")
+    if result.signing_key is not None:
+        note(f"every write must be signed: export SEALER_SIGNING_KEY={result.signing_key}")
+    else:
+        note("signatures are not required: `sealer check` will warn about it")

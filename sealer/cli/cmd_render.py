@@ -29,6 +29,11 @@ SeparatorOption = Annotated[str, typer.Option(
                                         "db.password -> db_password.")]
 UpperOption = Annotated[bool, typer.Option(
     "--upper", help="Uppercase the names made from keys: DB_PASSWORD.")]
+AllowEnvOption = Annotated[list[str] | None, typer.Option(
+    "--allow-env", metavar="NAME",
+    help="Let a secret be the variable NAME although it changes how programs run (PATH, HOME, "
+         "LD_*, PYTHON*, NODE_OPTIONS, …; see docs/RENDER.md). Repeatable. Only the command "
+         "line can allow these, never sealer.yaml.")]
 
 
 @app.command(epilog="""Examples:
@@ -96,6 +101,7 @@ def render(
     github_output: Annotated[bool, typer.Option(
         "--github-output", help="github: step outputs ($GITHUB_OUTPUT) instead of environment "
                                 "variables ($GITHUB_ENV).")] = False,
+    allow_env: AllowEnvOption = None,
     identity: IdentityOption = None,
 ) -> None:
     """Render sealed files into an env file, a Secret manifest, a config file or CI variables.
@@ -119,7 +125,8 @@ def render(
 
             raise UsageError("--env/--target take their files, formats and outputs from "
                              "sealer.yaml", hint="drop FILE arguments and -f/-o/-t/--stdout")
-        _render_targets(env, target or [], check=check, ids=identities(identity))
+        _render_targets(env, target or [], check=check, ids=identities(identity),
+                        allow_env=tuple(allow_env or ()))
         return
     if not files:
         from ..errors import UsageError
@@ -130,7 +137,7 @@ def render(
                                    _pairs(annotation, "--annotation"), string_data)
     spec = RenderSpec(_format(fmt, template), output, allow_override, select,
                       _names(prefix, separator, upper), kubernetes, template,
-                      "output" if github_output else "env")
+                      "output" if github_output else "env", allow_env=tuple(allow_env or ()))
     check_spec(spec)
     _check_destination(spec, stdout=stdout, check=check, force=force)
     rendered = render_files(files, spec, identities(identity))
@@ -145,8 +152,11 @@ def render(
         note(_written(files, rendered))
 
 
-def _render_targets(env: str | None, names: list[str], *, check: bool, ids: Any) -> None:
-    """Render every chosen target in memory first; only then write (or compare) them all."""
+def _render_targets(env: str | None, names: list[str], *, check: bool, ids: Any,
+                    allow_env: tuple[str, ...]) -> None:
+    """Render every chosen target in memory first; only then write (or compare) them all.
+
+    `allow_env` (from the command line) applies to every target; sealer.yaml has no say."""
     from ..config import find_config, load_config
     from ..errors import ConfigError
     from ..render import check_spec, is_current, write_outputs
@@ -157,7 +167,8 @@ def _render_targets(env: str | None, names: list[str], *, check: bool, ids: Any)
     if path is None:
         raise ConfigError("no sealer.yaml here or in any parent directory",
                           hint="named targets live in sealer.yaml (docs/RENDER.md)")
-    chosen = select_targets(load_config(path), environment=env, names=names)
+    chosen = [t._replace(spec=t.spec._replace(allow_env=allow_env))
+              for t in select_targets(load_config(path), environment=env, names=names)]
     for t in chosen:
         check_spec(t.spec)
     rendered = [render_files(t.files, t.spec, ids) for t in chosen]
@@ -239,7 +250,8 @@ def _report_check(rendered: Rendered, current: bool) -> None:
 def _written(files: list[Path], rendered: Rendered) -> str:
     sources = ", ".join(map(str, files))
     if rendered.append:
-        return f"{sources} -> {rendered.output} (appended; values masked in the log)"
+        masked = "; values masked in the log" if rendered.commands else ""
+        return f"{sources} -> {rendered.output} (appended{masked})"
     return f"{sources} -> {rendered.output} ({rendered.format}, mode 0600)"
 
 
@@ -267,6 +279,8 @@ class ExecCommand(TyperCommand):
   sealer exec base.sealed.yaml prod.sealed.yaml --allow-override --upper -- node server.js
 
   sealer exec app.sealed.yaml --clean-env --select db -- /usr/bin/env
+
+  sealer exec app.sealed.yaml --upper --allow-env JAVA_TOOL_OPTIONS -- java -jar app.jar
 """)
 def exec_(
     ctx: typer.Context,
@@ -282,13 +296,15 @@ def exec_(
     prefix: PrefixOption = "",
     separator: SeparatorOption = "_",
     upper: UpperOption = False,
+    allow_env: AllowEnvOption = None,
     identity: IdentityOption = None,
 ) -> None:
     """Run a command with the secrets in its environment, named as in the dotenv format.
 
     The command replaces sealer (exec), so its exit code and signals reach the caller
-    unchanged. Values are never put in its arguments. Exit 127 if the command is not found,
-    126 if it cannot be run.
+    unchanged. Values are never put in its arguments. A secret named like a variable that
+    changes how programs run (PATH, LD_PRELOAD, BASH_ENV, …) is refused (exit 2) unless
+    --allow-env names it. Exit 127 if the command is not found, 126 if it cannot be run.
     """
     from ..errors import UsageError
     from ..render import exec_command, secret_environment
@@ -299,10 +315,11 @@ def exec_(
     if not command:
         raise UsageError("no command: give it after --" if command is None else
                          "no command after --", hint="sealer exec FILE... -- CMD [ARGS...]")
-    names = _names(prefix, separator, upper)
-    check_spec(RenderSpec("dotenv", names=names, select=select))
+    names, allowed = _names(prefix, separator, upper), tuple(allow_env or ())
+    check_spec(RenderSpec("dotenv", names=names, select=select, allow_env=allowed))
     find_command(command[0])  # a typo fails before anything is decrypted
     env = secret_environment(files, identities(identity), names=names,
                              allow_override=allow_override, select=select,
-                             base={} if clean_env else None, keep_key_variables=keep_key_env)
+                             base={} if clean_env else None, keep_key_variables=keep_key_env,
+                             allow_env=allowed)
     exec_command(command, env)

@@ -103,6 +103,9 @@ def _table(rows: list[Any]) -> str:
     head = ("FILE", "KEY", "ROTATED", "DUE", "DAYS", "STATE")
     cells = [head] + [(r.file, r.key, r.rotated_at or "-", r.due or "-",
                        "-" if r.days_left is None else str(r.days_left), r.state) for r in rows]
+    from ..printable import printable
+
+    cells = [tuple(printable(c) for c in row) for row in cells]
     widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
     return "".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
                    + "\n" for row in cells)
@@ -183,7 +186,9 @@ def versions(
         lines.append(f"{text}\t{rot.get('version', 1)}\tCURRENT\t{rot.get('rotated_at', '-')}")
         for e in doc.versions.get(text, []):
             lines.append(f"{text}\t{e['id']}\t{','.join(e['stages']) or '-'}\t{e['created']}")
-    sys.stdout.write("".join(line + "\n" for line in lines))
+    from ..printable import printable
+
+    sys.stdout.write("".join(printable(line) + "\n" for line in lines))
 
 
 @app.command(epilog="""Example:

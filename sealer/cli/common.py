@@ -82,7 +82,8 @@ def write_stdout(data: bytes | str, *, binary: bool = False, force: bool = False
     """Write to stdout; refuse binary data on a terminal unless forced (as age does)."""
     from ..errors import UsageError
 
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    # surrogateescape: a file name that is not UTF-8 goes out as its own bytes, never a crash
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
     if binary and not force and sys.stdout.isatty():
         raise UsageError("refusing to print binary data to a terminal",
                          hint="redirect the output to a file, or pass --force")
@@ -92,8 +93,10 @@ def write_stdout(data: bytes | str, *, binary: bool = False, force: bool = False
 
 
 def note(message: str) -> None:
-    """A status line on stderr (stdout stays clean for pipes)."""
-    sys.stderr.write(f"sealer: {message}\n")
+    """A status line on stderr (stdout stays clean for pipes); control characters escaped."""
+    from ..printable import printable
+
+    sys.stderr.write(f"sealer: {printable(message, newlines=True)}\n")
 
 
 def dump(value: Any, fmt: str) -> str:

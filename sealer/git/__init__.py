@@ -14,7 +14,8 @@ from pathlib import Path
 from ..environ import child_environment
 from ..errors import SealerError
 
-__all__ = ["head_blob", "repository_root", "run_git", "staged_blob", "staged_paths"]
+__all__ = ["blob_at", "head_blob", "repository_root", "run_git", "staged_blob", "staged_paths",
+           "work_tree_of"]
 
 
 def run_git(args: list[str], cwd: Path, *, check: bool = True,
@@ -34,6 +35,16 @@ def run_git(args: list[str], cwd: Path, *, check: bool = True,
                               hint="run this inside a git repository")
         return None
     return result.stdout
+
+
+def work_tree_of(path: Path) -> Path | None:
+    """The top of the git work tree holding `path` (a directory with `.git`), found without
+    running git; None outside one."""
+    start = path.absolute()
+    for candidate in (start.parent, *start.parent.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
 
 
 def repository_root(cwd: Path) -> Path:
@@ -58,4 +69,9 @@ def staged_blob(root: Path, path: Path) -> bytes | None:
 
 def head_blob(root: Path, path: Path) -> bytes | None:
     """The file's content in HEAD, or None (new file, or no commit yet)."""
-    return run_git(["show", f"HEAD:{_relative(root, path)}"], root, check=False)
+    return blob_at(root, "HEAD", path)
+
+
+def blob_at(root: Path, ref: str, path: Path) -> bytes | None:
+    """The file's content at revision `ref`, or None (not there, or no such revision)."""
+    return run_git(["show", f"{ref}:{_relative(root, path)}", "--"], root, check=False)

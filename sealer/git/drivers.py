@@ -208,13 +208,34 @@ def merge_files(base: Path, ours: Path, theirs: Path, name: str,
                           "metadata", name)
     base_r, ours_r, theirs_r = ([w.recipient for w in x.document.recipients] for x in opened)
     recipients = _three_way(base_r, ours_r, theirs_r, "recipients", name)
-    gate = authorize_write(where, recipients)
+    gate = authorize_write(where, recipients, keeps_data_key=False)  # its own rule, below
     newest = max(o.document.header.serial, t.document.header.serial)
     o.document.header = o.document.header._replace(serial=newest)
+    foreign = _foreign_recipients(recipients, o, t)
+    if foreign:
+        raise Conflict(name, [f"recipients {', '.join(foreign)} (added on their side, which is "
+                              "sealed under another data key: add them after review with "
+                              "`sealer recipients add`)"])
     merged = seal(data, previous=o, metadata=metadata, source=name,
                   recipients=[parse_recipient(r) for r in recipients])
     gate.commit(None, merged, target=ours)
     return merged
+
+
+def _foreign_recipients(recipients: list[str], ours: Opened, theirs: Opened) -> list[str]:
+    """Recipients the merge would add that came from a side sealed under another data key.
+
+    Our data key opens every earlier version of the file in git. Wrapping it — or any key of
+    the merged values — for a recipient that only their side introduced, a side whose MAC
+    verifies under *their* key (which anyone with the public keys can make), would hand that
+    recipient our secrets and the file's history. Such a merge stops as a conflict instead.
+    """
+    import hmac
+
+    if hmac.compare_digest(ours.keys.data_key, theirs.keys.data_key):
+        return []  # their side knew our data key: it could already read everything
+    present = {w.recipient for w in ours.document.recipients}
+    return sorted(r[:20] + "…" if len(r) > 21 else r for r in recipients if r not in present)
 
 
 def _open(path: Path, where: Path, identities: Sequence[Identity]) -> Opened:

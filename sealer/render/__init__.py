@@ -7,8 +7,10 @@ process's environment, or loaded by an application.
     write_output(out)                      # atomic, mode 0600
 
 One module per concern: `spec` (what to render), `merge` (files -> one tree), `flatten` (names
-and text), one module per format, `output` (writing and --check), `process` (exec) and `loading`
-(`load`, the read-only Python API). Formats are imported only when used. See docs/RENDER.md.
+and text), `controls` (the names a secret may not take: PATH, LD_PRELOAD, BASH_ENV, …), one
+module per format, `output` (writing and --check), `process` (exec), `targets` (sealer.yaml's
+named targets, kept inside the repository) and `loading` (`load`, the read-only Python API).
+Formats are imported only when used. See docs/RENDER.md.
 """
 
 from __future__ import annotations

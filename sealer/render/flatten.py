@@ -10,9 +10,12 @@ empty string, and binary values (`!!binary`) as standard base64.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any, NamedTuple
 
 from .. import paths
+from ..errors import UsageError
+from .controls import refuse_control
 from .merge import Merged
 from .spec import NameRule
 
@@ -74,14 +77,19 @@ def text_of(value: Any) -> str:
     return repr(value)  # int: decimal; float: shortest round-trip form
 
 
-def env_entries(merged: Merged, rule: NameRule) -> list[Entry]:
+def env_entries(merged: Merged, rule: NameRule,
+                allow_env: Collection[str] | None = ()) -> list[Entry]:
     """Every value as text (`Entry.value` is a str), for the formats that become environment
     variables.
 
+    A name that controls how programs run (sealer.render.controls) is refused unless it is in
+    `allow_env`; None: the names do not become environment variables (GitHub step outputs).
     A NUL character cannot be in an environment variable, so it is an error, naming the key.
     """
     out: list[Entry] = []
     for entry in flatten(merged, rule):
+        if allow_env is not None:
+            _refuse_control(merged, entry, allow_env)
         text = text_of(entry.value)
         if "\x00" in text:
             raise merged.error(entry.path, "the value contains a NUL character, which an "
@@ -89,6 +97,16 @@ def env_entries(merged: Merged, rule: NameRule) -> list[Entry]:
                                hint="store binary data as !!binary: it renders as base64")
         out.append(entry._replace(value=text))
     return out
+
+
+def _refuse_control(merged: Merged, entry: Entry, allow_env: Collection[str]) -> None:
+    group = refuse_control(entry.name, allow_env)
+    if group is not None:
+        raise UsageError(f"{merged.where(entry.path)}: becomes {entry.name}, which changes how "
+                         f"programs run ({group}); refused from a sealed file",
+                         file=merged.origin(entry.path),
+                         hint=f"if this file may set it, pass --allow-env {entry.name} (the "
+                              "command line only: sealer.yaml cannot allow it)")
 
 
 def banner(merged: Merged) -> str:

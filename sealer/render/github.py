@@ -1,11 +1,15 @@
 """The github format: variables appended to $GITHUB_ENV (or step outputs to $GITHUB_OUTPUT).
 
-Before the file is written, every value is masked in the job's log with an `::add-mask::`
-workflow command on stdout (multi-line values once whole and once per line, because the log
-is masked line by line). A single-line value is written `NAME=value`; a multi-line one with
-the runner's heredoc syntax, `NAME<<DELIMITER`, the lines, `DELIMITER`, where the delimiter is
-random and checked not to occur in the value, so a value can never end the block early and
-inject variables of its own.
+Inside GitHub Actions ($GITHUB_ACTIONS is `true`), before the file is written, every value is
+masked in the job's log with an `::add-mask::` workflow command on stdout (multi-line values
+once whole and once per line, because the log is masked line by line). Anywhere else nothing
+reads those commands, and they would print every value in clear, so none are written.
+A single-line value is written `NAME=value`; a multi-line one with the runner's heredoc
+syntax, `NAME<<DELIMITER`, the lines, `DELIMITER`, where the delimiter is random and checked
+not to occur in the value, so a value can never end the block early and inject variables of
+its own. The file is appended to only if it is a regular file, never through a symbolic link
+(sealer.render.output). Variables ($GITHUB_ENV) follow the env formats' name rules,
+sealer.render.controls included: `NODE_OPTIONS` or `BASH_ENV` would run code in later steps.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from .flatten import env_entries
 from .merge import Merged
 from .spec import RenderSpec
 
-__all__ = ["VARIABLES", "mask_commands", "output_path", "render"]
+__all__ = ["VARIABLES", "in_actions", "mask_commands", "output_path", "render"]
 
 VARIABLES = {"env": "GITHUB_ENV", "output": "GITHUB_OUTPUT"}
 
@@ -35,9 +39,15 @@ def output_path(spec: RenderSpec) -> Path:
     return Path(value)
 
 
+def in_actions() -> bool:
+    """Whether this runs in a GitHub Actions job, where the runner reads workflow commands."""
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
 def render(merged: Merged, spec: RenderSpec) -> bytes:
     parts = []
-    for entry in env_entries(merged, spec.names):
+    allow = spec.allow_env if spec.github == "env" else None  # step outputs are no variables
+    for entry in env_entries(merged, spec.names, allow):
         text = entry.value
         if text.endswith("\r"):
             raise merged.error(entry.path, "a value ending in a carriage return cannot be "
@@ -52,9 +62,12 @@ def render(merged: Merged, spec: RenderSpec) -> bytes:
 
 
 def mask_commands(merged: Merged, spec: RenderSpec) -> bytes:
-    """`::add-mask::` for every value (and every line of a multi-line one) that is not blank."""
+    """`::add-mask::` for every value (and every line of a multi-line one) that is not blank;
+    nothing outside GitHub Actions."""
+    if not in_actions():
+        return b""
     masks: dict[str, None] = {}  # ordered, without duplicates
-    for entry in env_entries(merged, spec.names):
+    for entry in env_entries(merged, spec.names, None):  # render() checked the names
         text = entry.value
         pieces = [text, *text.splitlines()] if "\n" in text or "\r" in text else [text]
         for piece in pieces:

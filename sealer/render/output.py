@@ -1,12 +1,14 @@
 """Putting rendered plaintext on disk: private, atomic, and never over a sealed file.
 
 A rendered file replaces its previous version atomically (sealer.fsio.atomic_write) with mode
-0600, in directories created 0700; the github format appends instead, in one write. Nothing
-here runs until the whole output is in memory, so a render that fails writes nothing.
+0600, in directories created 0700; the github format appends instead, in one write, and only
+to a regular file reached without following a symbolic link at the end. Nothing here runs
+until the whole output is in memory, so a render that fails writes nothing.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Sequence
@@ -116,19 +118,33 @@ def make_private_dirs(directory: Path) -> None:
 
 
 def _append(path: Path, data: bytes) -> None:
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+    """Append in one write to a regular file, never through a symbolic link (a planted link
+    would make sealer append secrets to any file it can write) and never to a FIFO or device."""
+    flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+             | os.O_NONBLOCK)  # O_NONBLOCK: opening a FIFO must not wait for a reader
     try:
         fd = os.open(path, flags, 0o600)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SealerError("refusing to append through a symbolic link", file=str(path),
+                              hint="point it at the regular file itself") from None
+        if exc.errno == errno.ENXIO:  # a FIFO without a reader
+            raise _not_regular(path) from None
         raise SealerError(f"cannot open for appending: {exc.strerror or exc}",
                           file=str(path)) from None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _not_regular(path)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        if stat.S_ISREG(os.fstat(fd).st_mode):  # a pipe cannot be fsynced
-            os.fsync(fd)
+        os.fsync(fd)
     except OSError as exc:
         raise SealerError(f"cannot write: {exc.strerror or exc}", file=str(path)) from None
     finally:
         os.close(fd)
+
+
+def _not_regular(path: Path) -> SealerError:
+    return SealerError("refusing to append: not a regular file", file=str(path),
+                       hint="$GITHUB_ENV and $GITHUB_OUTPUT are regular files the runner made")

@@ -3,7 +3,9 @@
 The command replaces the sealer process (execve), so its exit code, its signals and its
 process id are the ones the caller sees, and no sealer process stays behind holding secrets.
 Values go into the environment only, never into argv. The variables that hold or name
-sealer's own keys are not passed on unless asked for.
+sealer's own keys are not passed on unless asked for. A secret may not take the name of a
+variable that changes how the command runs (`LD_PRELOAD`, `BASH_ENV`, `PATH`, …:
+sealer.render.controls) unless the caller allows that name.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -50,16 +52,24 @@ def secret_environment(
     select: str | None = None,
     base: Mapping[str, str] | None = None,
     keep_key_variables: bool = False,
+    allow_env: Collection[str] = (),
 ) -> dict[str, str]:
     """The environment for a command: `base` (default: this process's environment; {} for a
     clean one) without sealer's key variables, then the secrets, flattened as for dotenv.
 
+    A secret named like a variable that changes how programs run (sealer.render.controls) is
+    a UsageError naming its file and key, unless its name is in `allow_env` — which must come
+    from outside the repository (the command line), never from the sealed files or sealer.yaml.
     Returns a new dict; os.environ is never changed.
     """
+    from .controls import check_allowed_names
+
+    check_allowed_names(allow_env)
     merged = open_and_merge(files, identities, allow_override=allow_override, select=select,
                             action="exec")
+    entries = env_entries(merged, names, allow_env)
     env = child_environment(base, keep_keys=keep_key_variables)
-    env.update((e.name, e.value) for e in env_entries(merged, names))
+    env.update((e.name, e.value) for e in entries)
     return env
 
 

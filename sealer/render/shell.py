@@ -18,5 +18,6 @@ def quote(text: str) -> str:
 
 
 def render(merged: Merged, spec: RenderSpec) -> bytes:
-    lines = [f"export {e.name}={quote(e.value)}\n" for e in env_entries(merged, spec.names)]
+    entries = env_entries(merged, spec.names, spec.allow_env)
+    lines = [f"export {e.name}={quote(e.value)}\n" for e in entries]
     return (banner(merged) + "".join(lines)).encode("utf-8")

@@ -80,6 +80,9 @@ class RenderSpec(NamedTuple):
     path. `allow_override` lets a later file redefine a key of an earlier one (an overlay);
     without it that is an error. `origin` names where the spec came from ("sealer.yaml:
     targets.prod-env", say) in its error messages; None for command-line flags.
+    `allow_env` names the variables that change how programs run (sealer.render.controls)
+    which the env formats may write all the same: only from outside the repository (the
+    command line), never from sealer.yaml.
     """
 
     format: str
@@ -91,6 +94,7 @@ class RenderSpec(NamedTuple):
     template: Path | None = None
     github: str = "env"  # "env": $GITHUB_ENV (variables), "output": $GITHUB_OUTPUT (step outputs)
     origin: str | None = None
+    allow_env: tuple[str, ...] = ()
 
 
 def check_spec(spec: RenderSpec) -> None:
@@ -99,6 +103,10 @@ def check_spec(spec: RenderSpec) -> None:
         raise _bad(spec, f"unknown format {spec.format!r}",
                    hint=f"use one of: {', '.join(FORMATS)}")
     _check_applies(spec)
+    if spec.allow_env:
+        from .controls import check_allowed_names
+
+        check_allowed_names(spec.allow_env, origin=spec.origin)
     if spec.select is not None:
         from ..paths import parse_path
 

@@ -29,7 +29,7 @@ def quote(text: str) -> str:
 
 def render(merged: Merged, spec: RenderSpec) -> bytes:
     lines = []
-    for entry in env_entries(merged, spec.names):
+    for entry in env_entries(merged, spec.names, spec.allow_env):
         if _REFUSED.search(entry.value):
             raise merged.error(entry.path, "the value contains U+FEFF or a Unicode "
                                            "noncharacter, which systemd refuses",

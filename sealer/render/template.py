@@ -6,13 +6,19 @@ as the template does. The context holds `secrets` (the whole merged document) an
 top-level key whose name is a valid identifier. Values print as in the env formats: null as
 nothing, booleans as true/false, binary values as base64.
 
+`{% include %}` and `{% import %}` find templates in the main template's directory only: a
+name with `..`, or a file there that is a symbolic link leading out of it, is not found (a
+template from a repository must not read the host's files into its output).
+
 Errors name the template file and line. They never show a value: an exception raised while
 rendering may carry one in its message (`{{ mapping[db.password] }}` would), so only its kind
-is reported, and an undefined name is shown only when it is written in the template itself.
+is reported, and an undefined name (or an included template's name) is shown only when the
+template's code spells it out: as a name, an attribute or a literal, not computed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -28,16 +34,34 @@ __all__ = ["render"]
 MAX_TEMPLATE_BYTES = 1024 * 1024
 
 
+class _Unreadable(Exception):
+    """An included template that exists but cannot be read (too large, not UTF-8, …)."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(problem)
+        self.name = name
+        self.problem = problem
+
+
+class _Templates:
+    """What the loader handed to Jinja2: file names (to find template lines in a traceback)
+    and sources (to tell names written in a template from names computed from values)."""
+
+    def __init__(self, path: Path, source: str) -> None:
+        self.path = path
+        self.sources: dict[str, str] = {str(path): source}
+
+
 def render(merged: Merged, spec: RenderSpec) -> bytes:
     assert spec.template is not None  # check_spec ensures it
     path = spec.template
-    source = _read(path)
-    env = _environment(path.parent)
+    loaded = _Templates(path, _read(path))
+    env = _environment(path, loaded)
     try:
         template = env.get_template(path.name)
         text: str = template.render(_context(merged.tree))
     except Exception as exc:  # every failure becomes one message that shows no value
-        raise _error(exc, path, source) from None
+        raise _error(exc, loaded, env) from None
     return text.encode("utf-8")
 
 
@@ -56,8 +80,8 @@ def _context(tree: dict[str, Any]) -> dict[str, Any]:
     return context
 
 
-def _environment(directory: Path) -> Any:
-    from jinja2 import FileSystemLoader, StrictUndefined
+def _environment(path: Path, loaded: _Templates) -> Any:
+    from jinja2 import StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     class Undefined(StrictUndefined):
@@ -68,10 +92,36 @@ def _environment(directory: Path) -> Any:
             return "" if self._undefined_name is None else str(self._undefined_name)
 
     env = ImmutableSandboxedEnvironment(
-        loader=FileSystemLoader(str(directory)), undefined=Undefined, autoescape=False,
+        loader=_loader(path, loaded), undefined=Undefined, autoescape=False,
         keep_trailing_newline=True, finalize=_finalize, auto_reload=False)
     env.filters.update(b64encode=_b64encode, urlquote=_urlquote, shell_quote=_shell_quote)
     return env
+
+
+def _loader(path: Path, loaded: _Templates) -> Any:
+    """The main template as already read, and other templates from its directory only."""
+    from jinja2 import BaseLoader, TemplateNotFound
+    from jinja2.loaders import split_template_path
+
+    root = path.parent.resolve()
+
+    class Loader(BaseLoader):
+        def get_source(self, environment: Any, template: str
+                       ) -> tuple[str, str, Callable[[], bool]]:
+            if template == path.name:
+                return loaded.sources[str(path)], str(path), lambda: True
+            found = path.parent.joinpath(*split_template_path(template))
+            real = found.resolve()
+            if not real.is_relative_to(root) or not real.is_file():
+                raise TemplateNotFound(template)  # not there, or a link leading out
+            try:
+                source = _read(real)
+            except SealerError as exc:
+                raise _Unreadable(template, exc.message) from None
+            loaded.sources[str(found)] = source
+            return source, str(found), lambda: True
+
+    return Loader()
 
 
 def _finalize(value: Any) -> Any:
@@ -103,46 +153,79 @@ def _shell_quote(value: Any) -> str:
 # -- errors ------------------------------------------------------------------------------------
 
 
-def _error(exc: Exception, path: Path, source: str) -> SealerError:
+def _error(exc: Exception, loaded: _Templates, env: Any) -> SealerError:
     from jinja2 import TemplateNotFound, TemplateSyntaxError
-
-    if isinstance(exc, TemplateSyntaxError):  # about the template's own text: safe to show
-        where = exc.filename or str(path)
-        return SealerError(f"line {exc.lineno}: {exc.message}", file=where,
-                           hint="fix the template (Jinja2 syntax)")
-    line = _template_line(exc.__traceback__, path)
-    at = f"line {line}: " if line else ""
-    if isinstance(exc, TemplateNotFound):
-        return SealerError(f"{at}included template {exc.name!r} not found", file=str(path))
     from jinja2.exceptions import SecurityError, UndefinedError
 
+    written = _written_names(loaded, env)
+    if isinstance(exc, TemplateSyntaxError):  # about a template's own text: safe to show
+        if exc.name in (None, loaded.path.name) or exc.name in written:
+            return SealerError(f"line {exc.lineno}: {exc.message}",
+                               file=exc.filename or str(loaded.path),
+                               hint="fix the template (Jinja2 syntax)")
+        return SealerError("an included template has a syntax error (its name is not shown: "
+                           "it was computed from a value)", file=str(loaded.path))
+    file, line = _template_line(exc.__traceback__, loaded)
+    at, where = (f"line {line}: " if line else ""), str(file or loaded.path)
+    if isinstance(exc, TemplateNotFound | _Unreadable):
+        raw = exc.name if isinstance(exc.name, str) else None
+        name = _shown(raw, written, "its name is not shown: it was computed from a value")
+        if isinstance(exc, _Unreadable):
+            return SealerError(f"{at}included template {name}: {exc.problem}", file=where)
+        return SealerError(f"{at}included template {name} not found", file=where,
+                           hint="included templates are found in the main template's "
+                                "directory, without .. and without links leading out of it")
     if isinstance(exc, SecurityError):
-        return SealerError(f"{at}the sandbox refused an unsafe operation", file=str(path))
+        return SealerError(f"{at}the sandbox refused an unsafe operation", file=where)
     if isinstance(exc, UndefinedError):
-        return SealerError(f"{at}{_undefined_message(exc.message, source)}", file=str(path),
+        name = _shown(exc.message, written, None)
+        return SealerError(f"{at}{name} is undefined" if name else
+                           f"{at}a name or key is undefined (not shown: it was computed from "
+                           "a value)", file=where,
                            hint="`sealer show FILE` lists the keys; write `secrets[\"a.b\"]` "
                                 "for keys that are not identifiers")
     return SealerError(f"{at}rendering failed ({type(exc).__name__}; the details are not "
-                       "shown because they may contain a secret value)", file=str(path),
+                       "shown because they may contain a secret value)", file=where,
                        hint="check the expression on that line")
 
 
-def _undefined_message(name: str | None, source: str) -> str:
-    """Show the name only when the template itself spells it out, as a whole word."""
-    import re
-
-    if name and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", source):
-        return f"{name!r} is undefined"
-    return "a name or key is undefined (not shown: it was computed from a value)"
+def _shown(name: str | None, written: set[str], otherwise: str | None) -> str | None:
+    """`name` quoted when a template's code spells it out, else `otherwise` in parentheses."""
+    if name and name in written:
+        return repr(name)
+    return f"({otherwise})" if otherwise else None
 
 
-def _template_line(tb: TracebackType | None, path: Path) -> int | None:
-    """The innermost line of a template in the traceback (Jinja2 rewrites frames so that
+def _written_names(loaded: _Templates, env: Any) -> set[str]:
+    """Every name, attribute and literal written in the code of the templates loaded (not in
+    their text around the code): the names an error may show."""
+    from jinja2 import TemplateSyntaxError, nodes
+
+    out: set[str] = set()
+    for source in loaded.sources.values():
+        try:
+            tree = env.parse(source)
+        except TemplateSyntaxError:
+            continue
+        for node in tree.find_all((nodes.Name, nodes.Getattr, nodes.Const, nodes.Keyword)):
+            if isinstance(node, nodes.Name):
+                out.add(node.name)
+            elif isinstance(node, nodes.Getattr):
+                out.add(node.attr)
+            elif isinstance(node, nodes.Keyword):
+                out.add(node.key)
+            elif isinstance(node.value, str | int) and not isinstance(node.value, bool):
+                out.add(str(node.value))
+    return out
+
+
+def _template_line(tb: TracebackType | None, loaded: _Templates) -> tuple[str | None, int | None]:
+    """The innermost template file and line in the traceback (Jinja2 rewrites frames so that
     template code shows its template's file name and line)."""
-    line, directory = None, str(path.parent.resolve())
+    file, line = None, None
     while tb is not None:
         name = tb.tb_frame.f_code.co_filename
-        if not name.endswith(".py") and str(Path(name).resolve()).startswith(directory):
-            line = tb.tb_lineno
+        if name in loaded.sources:
+            file, line = name, tb.tb_lineno
         tb = tb.tb_next
-    return line
+    return file, line

@@ -139,9 +139,36 @@ def _resolve_ref(state: _State, ref: str) -> Any:
     return get_value(target, key, [state.opened.identity] if state.opened.identity else None)
 
 
+TRUST_UNSIGNED_ROTATORS = "SEALER_TRUST_UNSIGNED_ROTATORS"
+
+
 def _rotator(state: _State) -> Rotator | None:
+    """The rotator the file's metadata names, once its settings are authenticated.
+
+    A rotator runs a command or connects to a database with settings from the file's metadata,
+    which anyone holding the recipients' public keys can write (the MAC proves knowledge of
+    the data key, not authorship). So it runs only when readers of this file require a
+    signature by an accepted signer (the read gate has then verified one), or when the rotation
+    host itself says to trust unsigned settings ($SEALER_TRUST_UNSIGNED_ROTATORS=1, from the
+    host's environment, never from the repository).
+    """
+    import os
+
+    from ..access import signer_rule
+    from ..errors import PolicyError
+
     name = state.rotation.get("rotator")
-    return get_rotator(name) if name else None
+    if not name:
+        return None
+    if signer_rule(state.file) is None and os.environ.get(TRUST_UNSIGNED_ROTATORS) != "1":
+        raise PolicyError(
+            f"{state.key}: rotator {name!r} and its settings come from metadata that no "
+            "accepted signer vouches for (anyone with the public keys can write it); nothing "
+            "was run", file=str(state.file),
+            hint="require signatures for this environment (require_signature and signers in "
+                 "sealer.yaml) or set SEALER_TRUSTED_SIGNERS on this host; to trust unsigned "
+                 f"rotation settings on this host, set {TRUST_UNSIGNED_ROTATORS}=1")
+    return get_rotator(name)
 
 
 def _run(state: _State, progress: Callable[[str], None]) -> Outcome:

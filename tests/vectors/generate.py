@@ -133,6 +133,8 @@ def negatives(base: str) -> None:
         ("changed_serial", "integrity failure", "the version counter changed",
          bump("serial", 99)),
         ("changed_file_id", "integrity failure", "the file id changed", bump("id", "f" * 32)),
+        ("changed_commitment", "integrity failure", "the data-key commitment changed",
+         bump("commitment", "0" * 32)),
         ("hand_edited_value", "format failure", "a value replaced by plaintext", clear_value),
         ("unknown_format", "format failure", "format version 2 is unknown", bump("format", 2)),
     ]
@@ -146,6 +148,25 @@ def negatives(base: str) -> None:
                  "data:\n", "data: &d\n")
     write("truncated", header("format failure", "cut in the middle of a wrapped key")
           + base[: base.index("-----END")])
+    remac(base, "wrong_commitment", "integrity failure", "a commitment that does not match the "
+          "data key, under a valid MAC (a planted key announced as the old one)", "0" * 32)
+    remac(base, "no_commitment", "success", "a file written before the commitment existed "
+          "(valid MAC, no commitment): still read", None)
+
+
+def remac(base: str, name: str, expect: str, comment: str, commitment: str | None) -> None:
+    """`base` with another commitment (None: none) and a MAC recomputed with its real data key:
+    only the commitment check can tell."""
+    from sealer.core import open_document
+    from sealer.document import parse_sealed
+
+    identity = parse_identities(KEY_A.encode(), source="vector", prompt=None)
+    opened = open_document(parse_sealed(base.encode(), source=name), identity)
+    doc = opened.document
+    doc.header = doc.header._replace(commitment=commitment)
+    doc.mac = opened.keys.mac(doc.authenticated_tree())
+    plain = opened.plaintext() if expect == "success" else None
+    write(name, header(expect, comment, plain=plain) + doc.to_yaml())
 
 
 def main() -> None:

@@ -9,8 +9,13 @@ For each step sealer runs `settings["command"]` (an argv list, no shell) with th
 (`pending` is null at create, `current` is null at test). Secrets travel only on stdin, never in
 argv or the environment; sealer's own key variables (SEALER_*, SOPS_*) are removed from the
 command's environment. At create, the command prints the PENDING value as JSON on stdout. Exit
-status 0 means the step succeeded. A failing command's last stderr line is shown unless it
-contains a value from the secret or the settings.
+status 0 means the step succeeded.
+
+A failure is reported by its exit status or signal and a fixed description only. The
+command's stderr goes to /dev/null: it is never shown, and never reaches the reason that the
+rotation records in the sealed file's metadata (`rotation.pending.error`, authenticated but
+not encrypted), because a command may echo the value it was given, in any encoding, where no
+scrubbing can be sure to find it. To see why a command fails, run it by hand.
 
 Settings: `command` (required; argv list, or one program path), `timeout` (seconds, default
 300), `cwd` (working directory, default the current one). Any other settings are the command's
@@ -26,13 +31,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...errors import UsageError
-from .base import RotationError, RotationStep, Rotator, redact, secret_texts
+from .base import RotationError, RotationStep, Rotator
 
 __all__ = ["CommandRotator"]
 
 SETTINGS = ("command", "timeout", "cwd")
 DEFAULT_TIMEOUT = 300.0
-_MAX_DETAIL = 200
+FAILURE_HINT = ("the command's stderr is not shown (it could hold a secret): run the command "
+                "by hand, with the JSON on its stdin, to see why")
 
 
 class CommandRotator:
@@ -68,8 +74,9 @@ def _run(step: RotationStep, current: Any, pending: Any, settings: Mapping[str, 
     message = {"step": step, "current": current, "pending": pending, "settings": dict(settings)}
     target = _target(settings)
     try:
-        result = subprocess.run([*argv, step], input=_encode(message), capture_output=True,
-                                timeout=timeout, cwd=cwd, env=_child_env(), check=False)
+        result = subprocess.run([*argv, step], input=_encode(message), stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, timeout=timeout, cwd=cwd,
+                                env=_child_env(), check=False)
     except subprocess.TimeoutExpired:
         raise RotationError(step, target, f"the command did not finish within {timeout:g}s; "
                                           "it was stopped") from None
@@ -78,7 +85,7 @@ def _run(step: RotationStep, current: Any, pending: Any, settings: Mapping[str, 
                             hint="check settings.command: an executable path and its "
                                  "arguments") from None
     if result.returncode != 0:
-        raise RotationError(step, target, _failure(result, current, pending, settings))
+        raise RotationError(step, target, _failure(result.returncode), hint=FAILURE_HINT)
     return result.stdout
 
 
@@ -120,20 +127,11 @@ def _child_env() -> dict[str, str]:
     return child_environment()
 
 
-def _failure(result: subprocess.CompletedProcess[bytes], current: Any, pending: Any,
-             settings: Mapping[str, Any]) -> str:
-    if result.returncode < 0:
-        status = f"the command was killed by {_signal_name(-result.returncode)}"
-    else:
-        status = f"the command exited with status {result.returncode}"
-    lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
-    if not lines:
-        return status
-    others = {k: v for k, v in settings.items() if k not in SETTINGS}
-    detail = redact(lines[-1].strip(), secret_texts(current, pending, others))
-    if detail is None:
-        return f"{status} (its stderr is not shown: it contains a value from the secret)"
-    return f"{status}: {detail[:_MAX_DETAIL]}"
+def _failure(returncode: int) -> str:
+    """The reason for a failed step: the status or signal only, never the command's output."""
+    if returncode < 0:
+        return f"the command was killed by {_signal_name(-returncode)}"
+    return f"the command exited with status {returncode}"
 
 
 def _signal_name(number: int) -> str:

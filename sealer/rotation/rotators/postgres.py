@@ -19,12 +19,24 @@ Strategies (`settings["strategy"]`):
 
 Other settings: `password` (options for `generators.password`; default AWS's template, which
 leaves out `:/@"'\\` so the password is safe in connection URIs), `connect_timeout` (seconds,
-default 10), `sslmode` (libpq's, default prefer).
+default 10), `sslmode` (libpq's, default `verify-full`).
+
+Connections are authenticated by default: `verify-full` makes libpq check the server's
+certificate against a CA and the host name, so no password (the current one, to log in, and
+the verifier of the new one) goes to whoever answers on the network. The CA comes from the
+host, never from the repository: `$PGSSLROOTCERT` or `~/.postgresql/root.crt` (libpq 16 and
+later also take `PGSSLROOTCERT=system`). A host that is a unix socket directory (starting with
+`/`) needs no TLS: libpq does not use it there. Any other `sslmode` (`verify-ca`, `require`,
+`prefer`, `allow`, `disable`) is an explicit opt-out: `settings.sslmode` for one secret, or
+the rotating host's own `$PGSSLMODE` when the settings name none. None of them stops a
+server impersonating the real one from asking for the password in clear.
 
 Passwords are sent to the server only as SCRAM (or MD5, per the server's
 `password_encryption`) verifiers computed by libpq, as psql's `\\password` does, so the
-plaintext never appears in statement text, server logs or errors. Errors keep the SQLSTATE and
-the server's message, unless that message contains a password.
+plaintext never appears in statement text, server logs or errors. A failure is reported with
+its SQLSTATE and a fixed description of it, never the server's or libpq's message: a message
+may quote a role name, a statement or a value, and the reason is recorded in the sealed file's
+metadata (`rotation.pending.error`), which is not encrypted.
 """
 
 from __future__ import annotations
@@ -34,7 +46,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ...errors import SealerError, UsageError
-from .base import RotationError, RotationStep, Rotator, check_settings, redact
+from .base import RotationError, RotationStep, Rotator, check_settings
 
 if TYPE_CHECKING:
     import psycopg
@@ -43,7 +55,7 @@ __all__ = ["PostgresRotator", "alternate_username"]
 
 SETTINGS = ("strategy", "admin", "password", "connect_timeout", "sslmode")
 STRATEGIES = ("single-user", "alternating-users")
-SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+SSLMODES = ("verify-full", "verify-ca", "require", "prefer", "allow", "disable")  # default first
 ENGINES = ("postgres", "aurora-postgresql")
 CLONE_SUFFIX = "_clone"
 MAX_IDENTIFIER = 63  # NAMEDATALEN - 1
@@ -155,7 +167,20 @@ class _Config:
         admin_cred = None if admin is None else _credential(admin, "settings.admin",
                                                             dbname=secret.dbname)
         return cls(strategy, admin_cred, {**DEFAULT_PASSWORD_OPTIONS, **options}, timeout,
-                   _choice(settings, "sslmode", SSLMODES, default="prefer"))
+                   _sslmode(settings))
+
+
+def _sslmode(settings: Mapping[str, Any]) -> str:
+    """settings.sslmode, else the host's $PGSSLMODE, else verify-full (see the module doc)."""
+    import os
+
+    if "sslmode" in settings:
+        return _choice(settings, "sslmode", SSLMODES)
+    host = os.environ.get("PGSSLMODE") or SSLMODES[0]
+    if host not in SSLMODES:
+        raise UsageError(f"$PGSSLMODE is {host!r}, not an sslmode the postgres rotator knows",
+                         hint=f"use one of: {', '.join(SSLMODES)}")
+    return host
 
 
 def _choice(settings: Mapping[str, Any], name: str, allowed: tuple[str, ...],
@@ -211,9 +236,9 @@ def _connect(cred: Credential, config: _Config, step: RotationStep, subject: Cre
     except psycopg.Error as exc:
         same = replace(cred, password="") == replace(subject, password="")
         who = "" if same else f" ({cred.username}@{cred.host}:{cred.port}/{cred.dbname})"
-        reason = _reason(exc, _passwords(cred, subject, config))
         raise RotationError(step, subject.target,
-                            f"cannot log in with the {purpose} credential{who}: {reason}") from None
+                            f"cannot log in with the {purpose} credential{who}: "
+                            f"{_reason(exc)}", hint=_hint(exc, config)) from None
 
 
 def _logs_in(cred: Credential, config: _Config) -> bool:
@@ -251,8 +276,8 @@ def _verifier(conn: psycopg.Connection[Any], new: Credential, config: _Config) -
         hashed = conn.pgconn.encrypt_password(new.password.encode("utf-8"),
                                               new.username.encode("utf-8"))
     except psycopg.Error as exc:
-        raise RotationError("set", new.target, "cannot hash the new password: "
-                            + _reason(exc, _passwords(new, new, config))) from None
+        raise RotationError("set", new.target,
+                            "cannot hash the new password: " + _reason(exc)) from None
     return hashed.decode("ascii")
 
 
@@ -266,29 +291,70 @@ def _run(conn: psycopg.Connection[Any], config: _Config, step: RotationStep, sub
             cur.execute(query, params)
             return cur.fetchone() if cur.description else None
     except psycopg.Error as exc:
-        reason = _reason(exc, _passwords(subject, subject, config))
-        raise RotationError(step, subject.target, reason) from None
+        raise RotationError(step, subject.target, _reason(exc)) from None
 
 
-def _passwords(*creds: Credential | _Config | None) -> set[str]:
-    out: set[str] = set()
-    for item in creds:
-        if isinstance(item, _Config):
-            item = item.admin
-        if item is not None:
-            out.add(item.password)
-    return out
+# SQLSTATE -> what it means, in sealer's words (the server's own message is never shown)
+_SQLSTATES = {
+    "28P01": "password authentication failed",
+    "28000": "the server refused the login (pg_hba.conf, or no such role)",
+    "3D000": "the database does not exist",
+    "42501": "permission denied",
+    "42704": "the role does not exist",
+    "42710": "the role already exists",
+    "0LP01": "the role cannot be granted that membership",
+    "53300": "the server has too many connections",
+    "57P03": "the server is not accepting connections yet",
+    "25006": "the server is read-only (a standby?)",
+}
+_SQLSTATE_CLASSES = {
+    "08": "the connection failed",
+    "28": "the server refused the login",
+    "42": "the statement was refused",
+    "53": "the server is out of resources",
+    "57": "the server stopped the operation",
+}
+# libpq's messages for failures it reports without an SQLSTATE: (text in it, description)
+_LIBPQ_FAILURES = (
+    ("password authentication failed", "password authentication failed"),
+    ("server does not support SSL", "the server does not offer TLS, which the sslmode "
+                                    "requires"),
+    ("root certificate file", "there is no CA certificate to verify the server with"),
+    ("does not match host name", "the server's certificate is not for this host name"),
+    ("certificate verify failed", "the server's certificate could not be verified"),
+    ("SSL", "the TLS connection failed"),
+    ("no pg_hba.conf entry", "the server's pg_hba.conf has no entry for this connection"),
+    ("does not exist", "the database or role does not exist"),
+    ("Connection refused", "connection refused"),
+    ("timeout expired", "the connection timed out"),
+    ("could not translate host name", "unknown host name"),
+    ("No such file or directory", "no server at that unix socket"),
+    ("too many", "the server has too many connections"),
+    ("starting up", "the server is starting up"),
+    ("shutting down", "the server is shutting down"),
+    ("closed the connection", "the server closed the connection"),
+)
 
 
-def _reason(exc: Exception, passwords: set[str]) -> str:
-    """The server's or libpq's one-line reason, with its SQLSTATE; never a password."""
+def _reason(exc: Exception) -> str:
+    """A fixed description of a psycopg error, and its SQLSTATE: never the text of the
+    server's or libpq's message, which may quote names, statements or values."""
     sqlstate = getattr(exc, "sqlstate", None)
-    diag = getattr(exc, "diag", None)
-    text = (getattr(diag, "message_primary", None) or str(exc)).strip()
-    text = text.splitlines()[0] if text else "unknown error"
-    text = text.rsplit(" failed: ", 1)[-1].removeprefix("FATAL:").strip()
-    safe = redact(text, passwords) or "the server's message is not shown: it contains a password"
-    return f"{safe} (SQLSTATE {sqlstate})" if sqlstate else safe
+    if sqlstate:
+        known = _SQLSTATES.get(sqlstate) or _SQLSTATE_CLASSES.get(sqlstate[:2])
+        return f"{known or 'the server reported an error'} (SQLSTATE {sqlstate})"
+    text = str(exc)
+    known = next((what for needle, what in _LIBPQ_FAILURES if needle in text), None)
+    return known or f"the connection failed ({type(exc).__name__})"
+
+
+def _hint(exc: Exception, config: _Config) -> str | None:
+    """What to do about a failed TLS verification (the default sslmode)."""
+    if config.sslmode != "verify-full" or ("SSL" not in str(exc) and "certificate" not in str(exc)):
+        return None
+    return ("sslmode verify-full checks the server's certificate against the CA in "
+            "$PGSSLROOTCERT or ~/.postgresql/root.crt; set up TLS on the server, or opt out "
+            "with settings.sslmode (docs/ROTATION.md)")
 
 
 if TYPE_CHECKING:
