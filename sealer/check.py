@@ -22,7 +22,7 @@ from .policy import RULES, Finding, Subject, config_rules, file_rules, signed_by
 if TYPE_CHECKING:
     from .keys import Identity
 
-__all__ = ["Baseline", "Staged", "check_files"]
+__all__ = ["Baseline", "Staged", "WorkTree", "check_files", "check_hook", "hook_files"]
 
 
 class Baseline:
@@ -31,10 +31,15 @@ class Baseline:
 
     def __init__(self, root: Path, ref: str = "HEAD", *, allow_replace: bool = False,
                  allow_rekey: bool = False) -> None:
-        if not ref or ref.startswith("-"):
-            from .errors import UsageError
+        from .errors import UsageError
 
+        if not ref or ref.startswith("-"):
             raise UsageError(f"invalid git revision {ref!r}", hint="e.g. --base origin/main")
+        if ref != "HEAD" and not _is_commit(root, ref):  # HEAD: absent before the first commit
+            raise UsageError(f"unknown git revision {ref!r}: nothing to compare with, so "
+                             "rollbacks could not be seen",
+                             hint="fetch it first (git fetch origin main); a shallow clone "
+                                  "needs the base's history too (fetch-depth: 0)")
         self.root = root
         self.ref = ref
         self.allow_replace = allow_replace
@@ -50,12 +55,23 @@ class Baseline:
             return None
 
 
-class Staged(Baseline):
-    """Check what git is about to commit: index contents, compared with HEAD."""
+def _is_commit(root: Path, ref: str) -> bool:
+    from .git import run_git
 
-    def __init__(self, root: Path, *, allow_replace: bool = False,
-                 allow_rekey: bool = False) -> None:
-        super().__init__(root, "HEAD", allow_replace=allow_replace, allow_rekey=allow_rekey)
+    return run_git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], root,
+                   check=False) is not None
+
+
+class Staged(Baseline):
+    """Check what git is about to commit: index contents, compared with HEAD (or `ref`).
+    `configs`: the sealer.yaml files whose changes are reported (default: the staged ones)."""
+
+    reads_work_tree = False
+
+    def __init__(self, root: Path, ref: str = "HEAD", *, configs: Sequence[Path] | None = None,
+                 allow_replace: bool = False, allow_rekey: bool = False) -> None:
+        super().__init__(root, ref, allow_replace=allow_replace, allow_rekey=allow_rekey)
+        self._configs = configs
 
     def content(self, file: Path) -> bytes:
         from .git import staged_blob
@@ -70,16 +86,25 @@ class Staged(Baseline):
         from .config import CONFIG_NAME, load_config
         from .git import staged_paths
 
-        return [load_config(p) for p in staged_paths(self.root)
-                if p.name == CONFIG_NAME and p.is_file()]
+        paths = self._configs
+        if paths is None:
+            paths = [p for p in staged_paths(self.root) if p.name == CONFIG_NAME]
+        return [load_config(p.absolute()) for p in paths if p.is_file()]
+
+    def _versions(self, config: Config) -> tuple[bytes | None, bytes | None]:
+        """sealer.yaml as committed at the base, and as being checked."""
+        from .git import blob_at
+
+        try:
+            current: bytes | None = self.content(config.path)
+        except SealerError:
+            current = None
+        return blob_at(self.root, self.ref, config.path), current
 
     def signers_changed(self, config: Config) -> list[Finding]:
         """A `signers-changed` finding per environment whose signers (or their keys) differ
-        between the staged sealer.yaml and HEAD's."""
-        from .git import head_blob, staged_blob
-
-        before, after = (_signer_view(read(self.root, config.path))
-                         for read in (head_blob, staged_blob))
+        between the staged sealer.yaml and the base's."""
+        before, after = map(_signer_view, self._versions(config))
         out = []
         for env in sorted(set(before) | set(after)):
             if before.get(env) != after.get(env) and before.get(env, after.get(env)):
@@ -94,15 +119,12 @@ class Staged(Baseline):
 
     def access_changed(self, config: Config) -> list[Finding]:
         """An `access-changed` finding per environment whose readers (recipients and allow),
-        required principals or post-quantum requirement differ from HEAD's, groups expanded
-        and keys compared (a principal whose key changed is a change too)."""
-        from .git import head_blob, staged_blob
-
-        committed = head_blob(self.root, config.path)
+        required principals or post-quantum requirement differ from the base's, groups
+        expanded and keys compared (a principal whose key changed is a change too)."""
+        committed, current = self._versions(config)
         if committed is None:
             return []  # a new sealer.yaml: the review sees all of it, there is no change
-        before, after = _access_view(committed), _access_view(staged_blob(self.root,
-                                                                          config.path))
+        before, after = _access_view(committed), _access_view(current)
         out = []
         for env in sorted(set(before) | set(after)):
             changes = _describe_access(before.get(env, {}), after.get(env, {}))
@@ -114,6 +136,17 @@ class Staged(Baseline):
                     "who may read is a security decision: have it reviewed, then set "
                     "policy.rules.access-changed to warn for this commit if your hook blocks it"))
         return out
+
+
+class WorkTree(Staged):
+    """What a pre-commit hook is passed: files in the working tree, compared with `ref`. At
+    commit time pre-commit has set unstaged changes aside, so the working tree holds what is
+    being committed; with --all-files, --files and --from-ref it is what the run is about."""
+
+    reads_work_tree = True
+
+    def content(self, file: Path) -> bytes:
+        return read_bytes(file, limit=yamlio.MAX_BYTES)
 
 
 def _access_view(blob: bytes | None) -> dict[str, dict[str, Any]]:
@@ -184,6 +217,113 @@ def check_files(files: Sequence[Path], *, identities: Sequence[Identity] | None 
     return findings
 
 
+def check_hook(root: Path, files: Sequence[Path], *, no_plaintext: bool = False,
+               base: str = "HEAD", allow_replace: bool = False,
+               allow_rekey: bool = False) -> tuple[list[Finding], int]:
+    """`check --hook`: the findings for the files a pre-commit hook is passed, and how many
+    files were checked. Each file is read in the working tree, and where its staged version
+    differs (a hook runner that does not set unstaged changes aside, or `pre-commit run
+    --files` on a partly staged file) that version too: either could be what is committed.
+    Rollback rules compare with `base`. With `no_plaintext`, the plaintext and leak scan of
+    every file instead (`leaks`)."""
+    differing = _unstaged(root)
+
+    def staged_too(paths: Sequence[Path]) -> list[Path]:
+        return [p for p in paths if p.absolute() in differing]
+
+    if no_plaintext:
+        from .leaks import read_head, scan_files
+
+        findings = scan_files(files, read_head)
+        if also := staged_too(files):
+            findings = _and_staged(findings, scan_files(also, Staged(root).content))
+        return findings, len(files)
+    sealed, configs = hook_files(files)
+    options = {"allow_replace": allow_replace, "allow_rekey": allow_rekey}
+    findings = check_files(sealed, staged=WorkTree(root, base, configs=configs, **options))
+    also, also_configs = staged_too(sealed), staged_too(configs)
+    if also or also_configs:
+        index = Staged(root, base, configs=also_configs, **options)
+        findings = _and_staged(findings, check_files(also, staged=index))
+    return findings, len(sealed)
+
+
+def _unstaged(root: Path) -> set[Path]:
+    """Files whose working-tree content differs from the index (modified, or changed type)."""
+    from .git import run_git
+
+    out = run_git(["diff", "--name-only", "-z", "--no-ext-diff", "--no-textconv",
+                   "--diff-filter=MT"], root, check=False) or b""
+    return {(root / n).absolute() for n in out.decode("utf-8", "surrogateescape").split("\0")
+            if n}
+
+
+def _and_staged(findings: list[Finding], staged: Iterable[Finding]) -> list[Finding]:
+    """`findings`, then those of the staged versions that the working tree does not have."""
+    seen = set(findings)
+    return findings + [f._replace(message=f"the staged version: {f.message}")
+                       for f in staged if f not in seen]
+
+
+def hook_files(files: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """What `check --hook` checks when pre-commit passes it `files`: the sealed files among
+    them, and for a sealer.yaml or a schema one names, every tracked sealed file below that
+    sealer.yaml (a change of rules can break files the commit does not touch); and the
+    sealer.yaml files among them, whose signers and access changes are reported."""
+    from .config import CONFIG_NAME
+    from .sealedfiles import is_sealed_name, sealed_files
+
+    sealed: list[Path] = []
+    configs: list[Path] = []
+    governing: list[Path] = []
+    owners = _SchemaOwners()
+    for file in files:
+        if is_sealed_name(file.name):
+            sealed.append(file)
+        elif file.name == CONFIG_NAME:
+            configs.append(file)
+            governing.append(file)
+        else:
+            governing += owners.naming(file)
+    directories = [_near(c.parent) for c in dict.fromkeys(c.absolute() for c in governing)]
+    below = sealed_files(directories, tracked=True) if directories else []
+    return list(dict.fromkeys([*sealed, *below])), configs
+
+
+class _SchemaOwners:
+    """The sealer.yaml files whose `schemas:` name a file (each sealer.yaml loaded once)."""
+
+    def __init__(self) -> None:
+        self._chains: dict[Path, list[Path]] = {}
+        self._schemas: dict[Path, set[Path]] = {}
+
+    def naming(self, file: Path) -> list[Path]:
+        from .config import config_chain
+
+        directory = file.absolute().parent
+        if directory not in self._chains:
+            self._chains[directory] = config_chain(file)
+        target = file.resolve()
+        return [path for path in self._chains[directory] if target in self._of(path)]
+
+    def _of(self, path: Path) -> set[Path]:
+        from .config import contained_path, load_config
+
+        if path not in self._schemas:
+            config = load_config(path)
+            found = (contained_path(config.root, text) for text in config.schemas.values())
+            self._schemas[path] = {p.resolve() for p in found if p is not None}
+        return self._schemas[path]
+
+
+def _near(path: Path) -> Path:
+    """`path` relative to the current directory when it lies below it (as findings show it)."""
+    try:
+        return path.absolute().relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 def _signer_view(blob: bytes | None) -> dict[str, tuple[Any, ...]]:
     """environment -> (require_signature, sorted (signer name, key text)) from sealer.yaml,
     groups expanded."""
@@ -219,7 +359,7 @@ def configured(config: Config | None, findings: Iterable[Finding]) -> list[Findi
 def check_file(file: Path, config: Config | None, *, identities: Sequence[Identity] | None,
                now: datetime, staged: Staged | None = None,
                baseline: Baseline | None = None) -> list[Finding]:
-    if staged is None and _leads_out(file, config):
+    if (staged is None or staged.reads_work_tree) and _leads_out(file, config):
         return [Finding("sealed-structure", RULES["sealed-structure"][0], str(file), 1, None,
                         "is a symlink leading out of the repository; it was not read",
                         "commit the sealed file itself, not a link to one elsewhere")]
@@ -341,11 +481,18 @@ def _schema_shape(s: Subject) -> Iterator[Finding]:
 
 
 def _with_key(s: Subject, identities: Sequence[Identity]) -> list[Finding]:
+    """With --decrypt: the MAC verified and values validated. A file none of the identities
+    can open (a CI key checking its own environment among others) is a warning, skipped."""
     from .access import open_sealed
+    from .errors import NoIdentityError
     from .schemas import validate_values
 
     try:
         opened = open_sealed(s.file, identities, action="check", document=s.document)
+    except NoIdentityError as exc:
+        if not identities:  # no key at all: nothing can be checked, which stays an error
+            return [_structure(s.file, exc)]
+        return [_not_a_recipient(s, identities)]
     except SealerError as exc:
         return [_structure(s.file, exc)]
     findings = []
@@ -356,3 +503,12 @@ def _with_key(s: Subject, identities: Sequence[Identity]) -> list[Finding]:
             findings.append(s.finding("schema-values", f"{name}: {issue.message}",
                                       path=(*path, *issue.path) or None))
     return findings
+
+
+def _not_a_recipient(s: Subject, identities: Sequence[Identity]) -> Finding:
+    sources = ", ".join(sorted({i.source for i in identities}))
+    return Finding("sealed-structure", "warn", str(s.file), 1, None,
+                   f"not a recipient, skipped: none of your identities (from {sources}) can "
+                   "open it, so its MAC and values were not checked",
+                   f"check it with a key of one of its recipients (`sealer recipients list "
+                   f"{s.file}`)")

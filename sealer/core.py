@@ -186,11 +186,15 @@ def _no_identity(document: SealedDocument, identities: Sequence[Identity]) -> No
 
         return NoIdentityError("no identity found to decrypt with", file=document.source,
                                hint=f"it is sealed for {sealed_for}; {identity_search_hint()}")
+    from .discovery import untried_note
+
     sources = ", ".join(sorted({i.source for i in identities}))
+    untried = untried_note()
     return NoIdentityError(
         f"not sealed for any of your identities (from {sources})", file=document.source,
-        hint=f"the file is sealed for {sealed_for}; ask one of them to run "
-             f"`sealer recipients add`",
+        hint=f"the file is sealed for {sealed_for}; "
+             + (f"{untried}; otherwise " if untried else "")
+             + "ask one of them to run `sealer recipients add`",
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pyrage
 
 from .environ import IDENTITY_VARIABLES
+from .errors import IdentityError, SealerError
 from .fsio import create_private_file
 from .keys import (
     Identity,
@@ -30,6 +31,7 @@ __all__ = [
     "keygen",
     "loose_permissions",
     "tty_prompt",
+    "untried_note",
 ]
 
 _ENV_SOURCES = IDENTITY_VARIABLES
@@ -56,8 +58,31 @@ def identity_search_hint(env: Mapping[str, str] = os.environ) -> str:
     """Where discovery looked, for the hint under "no identity"."""
     places = [f"${name}" for name, _ in _ENV_SOURCES]
     places += [str(default_identity_path(env))] + [str(p) for p in _ssh_default_paths(env)]
-    return (f"sealer looked in {', '.join(places)}; pass -i FILE, or create a key with "
+    hint = (f"sealer looked in {', '.join(places)}; pass -i FILE, or create a key with "
             "`sealer keygen`")
+    untried = untried_note(env)
+    return f"{hint}; {untried}" if untried else hint
+
+
+def untried_note(env: Mapping[str, str] = os.environ) -> str | None:
+    """Which default SSH keys discovery skipped because they need a passphrase (and how to use
+    them), or None: a "no identity" hint is true only if it says so."""
+    protected = [str(p) for p in _ssh_default_paths(env) if _needs_passphrase(p)]
+    if not protected:
+        return None
+    verb = "is" if len(protected) == 1 else "are"
+    return (f"{' and '.join(protected)} {verb} passphrase-protected and not tried by default: "
+            f"pass -i {protected[0]} to be asked for the passphrase")
+
+
+def _needs_passphrase(path: Path) -> bool:
+    try:
+        file_identities(path, None)
+    except PassphraseUnavailable:
+        return True
+    except SealerError:
+        return False
+    return False
 
 
 def discover_identities(
@@ -72,11 +97,12 @@ def discover_identities(
     `chmod 600 FILE`), as OpenSSH refuses such private keys; key text from stdin or a variable
     is not a file and is not judged.
 
-    Defaults, in order: $SEALER_IDENTITY (key text), $SEALER_IDENTITY_FILE, $SOPS_AGE_KEY,
-    $SOPS_AGE_KEY_FILE, default_identity_path(); only when none of those exists,
-    ~/.ssh/id_ed25519 and ~/.ssh/id_rsa (so a passphrase-protected SSH key is not unlocked
-    for nothing). Returns [] when none exist; callers raise NoIdentityError with
-    identity_search_hint().
+    Defaults, all of them, in order: $SEALER_IDENTITY (key text), $SEALER_IDENTITY_FILE,
+    $SOPS_AGE_KEY, $SOPS_AGE_KEY_FILE, default_identity_path(), ~/.ssh/id_ed25519 and
+    ~/.ssh/id_rsa. A passphrase-protected SSH key there is unlocked (with `prompt`) only when
+    nothing before it was found, so it is not unlocked for nothing; otherwise, or when nobody
+    can type the passphrase, it is skipped (pass it with -i). Returns [] when none exist;
+    callers raise NoIdentityError with identity_search_hint().
     """
     found = _from_explicit(explicit, prompt) if explicit else _from_defaults(env, prompt)
     unique: dict[str, Identity] = {}
@@ -106,12 +132,17 @@ def _from_defaults(env: Mapping[str, str], prompt: Prompt | None) -> list[Identi
     default = default_identity_path(env)
     if default.exists():
         out += file_identities(default, prompt)
-    return out or _from_ssh_defaults(env, prompt)
+    return out + _from_ssh_defaults(env, None if out else prompt, required=not out)
 
 
-def _from_ssh_defaults(env: Mapping[str, str], prompt: Prompt | None) -> list[Identity]:
-    """~/.ssh keys that exist; protected ones are skipped when nobody can type the passphrase."""
+def _from_ssh_defaults(env: Mapping[str, str], prompt: Prompt | None, *,
+                       required: bool) -> list[Identity]:
+    """~/.ssh keys that exist; protected ones are skipped when there is no `prompt` or nobody
+    can type the passphrase. One that cannot be used (readable by others, damaged) is skipped
+    as ssh skips it when other identities were found; when none were (`required`), its error
+    is what the user needs to see."""
     out: list[Identity] = []
+    problems: list[IdentityError] = []
     for path in _ssh_default_paths(env):
         if not path.exists():
             continue
@@ -119,6 +150,10 @@ def _from_ssh_defaults(env: Mapping[str, str], prompt: Prompt | None) -> list[Id
             out += file_identities(path, prompt)
         except PassphraseUnavailable:
             continue
+        except IdentityError as exc:
+            problems.append(exc)
+    if required and not out and problems:
+        raise problems[0]
     return out
 
 

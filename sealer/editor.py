@@ -5,7 +5,7 @@ removed when the edit ends, including on Ctrl-C and SIGTERM (the CLI turns those
 exceptions). A SIGKILL cannot be caught: the directory, `sealer-edit-PID-RANDOM`, then stays
 until the next `sealer edit` (or any sealer command) starts and removes it, its process being
 gone (sealer.fsio.remove_abandoned_tempdirs). Invalid YAML reopens the editor with the error
-at the top of the file.
+at the top of the file, a bounded number of times (MAX_ATTEMPTS, MAX_SAME).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from .core import Opened, seal
 from .document import read_sealed
 from .envelope import Seam
 from .errors import SealerError, UsageError
-from .files import METADATA_KEY, parse_plaintext
 from .fsio import StrPath, as_path, locked, private_tempdir, remove_abandoned_tempdirs
 from .keys import Recipient
+from .plaintext import METADATA_KEY, parse_plaintext
 
 __all__ = ["edit_file", "editor_command"]
 
@@ -88,20 +88,43 @@ def _render(name: str, plain: dict[str, Any], metadata: dict[str, Any]) -> str:
     return _BANNER.format(name=name) + body
 
 
+# The editor is reopened on invalid YAML until the file parses, but not forever: an editor that
+# cannot be used interactively (a script, `code` without --wait, a command that fails to open
+# the file) hands back the same broken text at once, again and again.
+MAX_ATTEMPTS = 20  # no person fixes one file this many times in a row
+MAX_SAME = 3  # the same invalid text handed back this many times: the editor is not editing
+
+
 def _edit_loop(file: Path, text: str, run: RunEditor, source: str
                ) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
-    """Run the editor until the file parses; None when the user quits without saving."""
+    """Run the editor until the file parses; None when the user quits without saving.
+    SealerError, nothing changed, when the editor keeps handing back invalid YAML."""
+    attempts, same, last = 0, 0, ""
     while True:
         _write_private(file, text)
         run(file)
+        attempts += 1
         edited = _read_back(file)
         if edited == text.encode("utf-8"):
             return None
         try:
             return parse_plaintext(edited, source=source)
         except SealerError as exc:  # invalid YAML or not UTF-8: show it and edit again
-            shown = edited.decode("utf-8", errors="replace")
-            text = _ERROR.format(message=exc.message) + _strip_error(shown)
+            shown = _strip_error(edited.decode("utf-8", errors="replace"))
+            same, last = (same + 1 if shown == last else 1), shown
+            if same >= MAX_SAME or attempts >= MAX_ATTEMPTS:
+                raise _gave_up(exc, attempts, same if same >= MAX_SAME else 0) from None
+            text = _ERROR.format(message=exc.message) + shown
+
+
+def _gave_up(exc: SealerError, attempts: int, same: int) -> SealerError:
+    why = (f"the editor handed back the same invalid text {same} times in a row" if same
+           else f"it was still invalid after {attempts} attempts")
+    hint = ("set $SEALER_EDITOR (or $VISUAL, $EDITOR) to an editor that waits until you close "
+            "the file (e.g. \"code --wait\"), or change single values with `sealer set`" if same
+            else "the edited copy was not kept; run `sealer edit` again")
+    return SealerError(f"the edited copy is invalid ({exc.message}); {why}, so sealer stopped; "
+                       "nothing was changed", hint=hint)
 
 
 def _read_back(file: Path) -> bytes:

@@ -16,10 +16,11 @@ from .access import Identities, WriteGate, Written, authorize_write, open_sealed
 from .config import Config, project_for
 from .core import Opened, seal
 from .document import SealedDocument, from_tree, looks_sealed, read_sealed
-from .envelope import Seam, token_type
+from .envelope import Seam, encode_plaintext, is_token, token_type
 from .errors import NoIdentityError, SealerError, UsageError
 from .fsio import StrPath, as_path, locked, read_bytes
 from .keys import Recipient, parse_recipient
+from .plaintext import METADATA_KEY, parse_input
 from .sealedfiles import sealed_name
 
 __all__ = [
@@ -34,11 +35,11 @@ __all__ = [
     "set_value",
     "show_file",
     "sign_file",
+    "stored_type",
     "unseal_file",
     "unset_values",
 ]
 
-METADATA_KEY = "sealer"
 
 
 def open_file(path: StrPath, identities: Identities = None, *, action: str = "open",
@@ -63,23 +64,6 @@ def _editing(path: Path, identities: Identities, action: str, keys: Sequence[str
 # -- seal ------------------------------------------------------------------------------------
 
 
-def parse_plaintext(text: bytes, *, source: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """A plaintext secrets document -> (data, metadata from its optional `sealer:` block)."""
-    tree = yamlio.load(text, source=source)
-    if looks_sealed(tree):
-        raise UsageError("is already sealed", file=source,
-                         hint="use `sealer edit` or `sealer set` to change a sealed file")
-    if tree is None:
-        tree = {}
-    if not isinstance(tree, dict):
-        raise SealerError("the top level must be a mapping of keys to values", file=source)
-    metadata = tree.pop(METADATA_KEY, None)
-    if metadata is not None and not isinstance(metadata, dict):
-        raise UsageError(f"the `{METADATA_KEY}:` block must be a mapping of metadata",
-                         file=source)
-    return tree, metadata
-
-
 def default_output(source: Path) -> Path:
     """`app.yaml` -> `app.sealed.yaml` (and `app.yml`, `app` alike)."""
     return sealed_name(source)
@@ -95,17 +79,23 @@ def seal_file(
     clear: dict[str, str] | None = None,
     replace: bool = False,
     overwrite_plaintext: bool = False,
+    force: bool = False,
+    input_type: str = "yaml",
     seam: Seam | None = None,
 ) -> Written:
-    """Seal plaintext YAML `text` into `output`, updating it if it is already a sealed file.
+    """Seal plaintext `text` (YAML, or dotenv) into `output`, updating it if it is already a
+    sealed file.
 
     Updating keeps the data key, the recipients (unless given) and every unchanged token, and
-    needs an identity. `replace=True` starts a new file (new id and data key) instead.
+    needs an identity; new `recipients` must keep the key that opened it unless `force`.
+    `replace=True` starts a new file (new id and data key) instead.
     """
     output = as_path(output)
-    data, metadata = parse_plaintext(text, source=source)
+    data, metadata = parse_input(text, source=source, input_type=input_type)
     with locked(output):
         previous = _previous(output, identities, replace, overwrite_plaintext)
+        if previous is not None and recipients is not None and not force:
+            _keeps_own_key(previous, recipients, output)
         project = project_for(output)
         if previous is None and project is not None:
             recipients, metadata = _project_defaults(project, output, recipients, metadata)
@@ -222,6 +212,18 @@ def _previous(output: Path, identities: Identities, replace: bool,
         raise
 
 
+def _keeps_own_key(previous: Opened, recipients: Sequence[Recipient], output: Path) -> None:
+    """Refuse new recipients that leave out the identity that opened the previous version."""
+    own = previous.identity
+    if own is None or own.recipient in {r.text for r in recipients}:
+        return
+    raise UsageError(f"the new recipients leave out your own key ({own.source}), which opened "
+                     "this file: you could not read it any more; nothing was written",
+                     file=str(output), hint="add your key with -r too, or pass --force to drop "
+                                            "it; `sealer recipients add|remove` change one key "
+                                            "at a time")
+
+
 def _with_clear(metadata: dict[str, Any] | None, previous: Opened | None,
                 clear: dict[str, str] | None) -> dict[str, Any] | None:
     if not clear:
@@ -258,11 +260,46 @@ def get_value(path: StrPath, key: str, identities: Identities = None, *,
         raise _no_key(path, key, opened.document.data) from None
     if stage == "current":
         return value
-    for entry in opened.versions().get(paths.format_path(key_path), []):
-        if stage.upper() in entry["stages"]:
-            return entry["value"]
-    raise SealerError(f"{key} has no {stage.upper()} version", file=str(path),
+    return _staged_value(opened, key_path, stage.upper(), path)
+
+
+def _staged_value(opened: Opened, key_path: paths.Path, stage: str, path: Path) -> Any:
+    """The `stage` version of `key_path`: of the rotated key itself or of any path inside it
+    (`db.password` of the rotated `db`)."""
+    versions = opened.versions()
+    key = paths.format_path(key_path)
+    for cut in range(len(key_path), 0, -1):
+        rotated = paths.format_path(key_path[:cut])
+        if rotated not in versions:
+            continue
+        hint = f"`sealer versions {path} {rotated}` lists its versions"
+        for entry in versions[rotated]:
+            if stage in entry["stages"]:
+                try:
+                    return paths.get(entry["value"], key_path[cut:])
+                except KeyError:
+                    raise SealerError(f"{key} has no {stage} version: the {stage} version of "
+                                      f"{rotated} has no {paths.format_path(key_path[cut:])}",
+                                      file=str(path), hint=hint) from None
+        raise SealerError(f"{key} has no {stage} version", file=str(path), hint=hint)
+    raise SealerError(f"{key} has no {stage} version", file=str(path),
                       hint=f"`sealer versions {path} {key}` lists its versions")
+
+
+def stored_type(path: StrPath, key: str) -> str | None:
+    """The type (str, int, float, bool, null, bytes) the file records for the value at `key`,
+    read without a key; None when there is no such value or it is a mapping or list."""
+    document = read_sealed(as_path(path))
+    key_path = paths.parse_path(key)
+    try:
+        node = paths.get(document.data, key_path)
+    except KeyError:
+        return None
+    if isinstance(node, dict | list):
+        return None
+    if is_token(node) and not document.clear_rule.is_clear(key_path):
+        return token_type(node)
+    return encode_plaintext(node)[0]
 
 
 def _no_key(path: Path, key: str, data: dict[str, Any]) -> SealerError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,9 +18,37 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 def render_findings(findings: Sequence[Finding], fmt: str, *, checked: int,
                     noun: str = "sealed file") -> str:
+    """Findings as `fmt`. SARIF and GitHub annotations name files relative to the repository's
+    root (the git top level of the current directory, else the current directory), which is
+    where code scanning and the Actions runner look for them."""
     if fmt == "text":
         return _text(findings, checked, noun)
-    return {"json": _json, "sarif": _sarif, "github": _github}[fmt](findings, checked)
+    if fmt == "json":
+        return _json(findings, checked)
+    return {"sarif": _sarif, "github": _github}[fmt](findings, _root())
+
+
+def _root() -> Path:
+    """The top of the git work tree holding the current directory; the directory itself
+    outside one (or without git)."""
+    from .errors import SealerError
+    from .git import repository_root
+
+    cwd = Path.cwd()
+    try:
+        return repository_root(cwd).resolve()
+    except SealerError:
+        return cwd.resolve()
+
+
+def _relative(file: str, root: Path) -> str | None:
+    """`file` relative to `root`, with `/`; None if it is not under it. Only the directories
+    are resolved (git reports the top level that way), not a symbolic link named as the file."""
+    path = Path(os.path.abspath(file))
+    try:
+        return (path.parent.resolve() / path.name).relative_to(root).as_posix()
+    except ValueError:
+        return None
 
 
 def _where(f: Finding) -> str:
@@ -48,16 +77,16 @@ def _json(findings: Sequence[Finding], checked: int) -> str:
                       indent=2, ensure_ascii=False) + "\n"
 
 
-def _uri(file: str) -> str:
-    path = Path(file)
-    try:
-        path = path.resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        return path.resolve().as_uri()
-    return path.as_posix()
+def _uri(file: str, root: Path) -> str:
+    from urllib.parse import quote
+
+    relative = _relative(file, root)
+    if relative is None:
+        return Path(os.path.abspath(file)).as_uri()
+    return quote(relative)  # a URI reference: percent-encoded, `/` kept
 
 
-def _sarif(findings: Sequence[Finding], checked: int) -> str:
+def _sarif(findings: Sequence[Finding], root: Path) -> str:
     rules = [{"id": rule, "shortDescription": {"text": text},
               "defaultConfiguration": {"level": _level(level)}}
              for rule, (level, text) in RULES.items()]
@@ -68,7 +97,7 @@ def _sarif(findings: Sequence[Finding], checked: int) -> str:
         "message": {"text": (f"{f.path}: " if f.path else "") + f.message
                     + (f" (hint: {f.hint})" if f.hint else "")},
         "locations": [{"physicalLocation": {
-            "artifactLocation": {"uri": _uri(f.file)},
+            "artifactLocation": {"uri": _uri(f.file, root)},
             "region": {"startLine": f.line}}}],
     } for f in findings]
     log = {
@@ -92,13 +121,14 @@ def _escape(text: str, *, prop: bool = False) -> str:
     return text.replace(":", "%3A").replace(",", "%2C") if prop else text
 
 
-def _github(findings: Sequence[Finding], checked: int) -> str:
+def _github(findings: Sequence[Finding], root: Path) -> str:
     from .printable import printable
 
     lines = []
     for f in findings:
         kind = "error" if f.severity == "error" else "warning"
-        props = f"file={_escape(f.file, prop=True)},line={f.line}," \
+        file = _relative(f.file, root) or f.file
+        props = f"file={_escape(file, prop=True)},line={f.line}," \
                 f"title={_escape('sealer ' + f.rule, prop=True)}"
         body = (f"{f.path}: " if f.path else "") + f.message + (f" (hint: {f.hint})"
                                                                if f.hint else "")

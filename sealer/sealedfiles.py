@@ -11,7 +11,8 @@ from pathlib import Path
 
 from .errors import SealerError
 
-__all__ = ["SEALED_SUFFIXES", "base_name", "is_sealed_name", "sealed_files", "sealed_name"]
+__all__ = ["SEALED_SUFFIXES", "base_name", "is_sealed_name", "is_yaml_name", "sealed_files",
+           "sealed_forms", "sealed_name"]
 
 SEALED_SUFFIXES = (".sealed.yaml", ".sealed.yml")
 _PLAIN_SUFFIXES = (".yaml", ".yml")
@@ -20,6 +21,19 @@ _PLAIN_SUFFIXES = (".yaml", ".yml")
 def is_sealed_name(name: str | Path) -> bool:
     """Whether a file name says it is a sealed file."""
     return str(name).endswith(SEALED_SUFFIXES)
+
+
+def is_yaml_name(name: str | Path) -> bool:
+    """Whether a file name says it is YAML (`.yaml`, `.yml`), sealed or not."""
+    return str(name).endswith(_PLAIN_SUFFIXES)
+
+
+def sealed_forms(source: Path) -> list[Path]:
+    """Where the sealed form of plaintext YAML `source` would lie beside it: `app.yaml` ->
+    app.sealed.yaml, app.sealed.yml; none for a sealed file or a file that is not YAML."""
+    if is_sealed_name(source.name) or not is_yaml_name(source.name):
+        return []
+    return [source.with_name(base_name(source) + suffix) for suffix in SEALED_SUFFIXES]
 
 
 def sealed_name(source: Path) -> Path:
@@ -41,14 +55,15 @@ def base_name(file: Path) -> str:
     return name
 
 
-def sealed_files(paths: Sequence[Path]) -> list[Path]:
+def sealed_files(paths: Sequence[Path], *, tracked: bool = False) -> list[Path]:
     """Files named, and sealed files found under the directories named: in a git work tree the
-    files git tracks or would track (its ignore rules apply), elsewhere every file outside
-    hidden directories. Sorted per directory, without duplicates; a missing path is an error."""
+    files git tracks or would track (its ignore rules apply; with `tracked`, only the files in
+    its index), elsewhere every file outside hidden directories. Sorted per directory, without
+    duplicates; a missing path is an error."""
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out += sorted(p for p in _walk(path) if is_sealed_name(p.name))
+            out += sorted(p for p in _walk(path, tracked) if is_sealed_name(p.name))
         elif path.exists():
             out.append(path)
         else:
@@ -56,8 +71,8 @@ def sealed_files(paths: Sequence[Path]) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
-def _walk(directory: Path) -> Iterator[Path]:
-    listed = _git_files(directory)
+def _walk(directory: Path, tracked: bool) -> Iterator[Path]:
+    listed = _git_files(directory, tracked)
     if listed is not None:
         yield from listed
         return
@@ -66,13 +81,15 @@ def _walk(directory: Path) -> Iterator[Path]:
         yield from (Path(root) / f for f in files)
 
 
-def _git_files(directory: Path) -> list[Path] | None:
-    """Tracked and untracked-but-not-ignored files, or None outside a git work tree."""
+def _git_files(directory: Path, tracked: bool) -> list[Path] | None:
+    """Tracked (and unless `tracked`, untracked-but-not-ignored) files, or None outside a git
+    work tree."""
     from .git import run_git
 
+    others = [] if tracked else ["--others", "--exclude-standard"]
     try:
-        out = run_git(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
-                       "."], directory, check=False)
+        out = run_git(["ls-files", "-z", "--cached", *others, "--", "."], directory,
+                      check=False)
     except SealerError:
         return None
     if out is None:

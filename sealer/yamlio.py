@@ -34,7 +34,7 @@ from .errors import YamlError
 
 __all__ = [
     "MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "Value", "dump", "load", "load_with_lines",
-    "resolve_plain",
+    "misread", "resolve_plain",
 ]
 
 MAX_BYTES = 32 * 1024 * 1024
@@ -252,6 +252,9 @@ def _load(data: bytes | str, source: str, lines: dict[tuple[Any, ...], int] | No
         return builder.document()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if mark is not None and ("tab" in str(exc.problem) or _tab_indented(data, mark.line)):
+            raise YamlError(f"line {mark.line + 1}: invalid YAML: tabs are not allowed for "
+                            "indentation", file=source, hint="indent with spaces") from None
         line = f"line {mark.line + 1}: " if mark is not None else ""
         raise YamlError(f"{line}invalid YAML: {exc.problem or exc.context}", file=source) from None
     except yaml.YAMLError as exc:
@@ -260,20 +263,60 @@ def _load(data: bytes | str, source: str, lines: dict[tuple[Any, ...], int] | No
         raise YamlError(f"invalid YAML: {exc}", file=source) from None
 
 
+def _tab_indented(text: str, line: int) -> bool:
+    """Whether the 0-based `line` of `text` has a tab in its indentation (YAML forbids it)."""
+    lines = text.split("\n", line + 1)
+    if line >= len(lines):
+        return False
+    content = lines[line]
+    return "\t" in content[:len(content) - len(content.lstrip(" \t"))]
+
+
 _Base: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
+# Plain scalars that a YAML 1.1 reader resolves to something other than a string: every form of
+# the YAML 1.1 spec's implicit types (yaml.org/type: bool, null, int, float, timestamp, merge,
+# value). Its readers: go-yaml v2 (kubectl, Helm), PyYAML's default loaders.
+_YAML11_NOT_STR = re.compile(r"""(?x)
+    (?: y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
+      | ~|null|Null|NULL
+      | [-+]?0b[0-1_]+ | [-+]?0[0-7_]+ | [-+]?(?:0|[1-9][0-9_]*) | [-+]?0x[0-9a-fA-F_]+
+      | [-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+
+      | [-+]?(?:[0-9][0-9_]*)?\.[0-9.]*(?:[eE][-+][0-9]+)?
+      | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+      | [-+]?\.(?:inf|Inf|INF) | \.(?:nan|NaN|NAN)
+      | [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+).*)?
+      | <<|=
+    )\Z""")
+# go-yaml v2 goes further: it drops every `_`, then takes what Go's strconv parses as a number
+# (`0X1F`, `0o17`, `0B1`, `1e3`, `08`, `.5`) and dates with one-digit months (above).
+_MAYBE_MISREAD = _MAYBE_NOT_STR | frozenset("yYoO<=")
+_GO_NUMBER = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+"
+                        r"|(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)\Z")
+
+
+def misread(text: str) -> bool:
+    """Whether `text`, written as a plain scalar, would not be read back as that string by
+    sealer (YAML 1.2 core, `0123` a string) or by a YAML 1.1 reader. The writer quotes it."""
+    if not text:
+        return True  # null
+    if text[0] not in _MAYBE_MISREAD:
+        return False  # fast path: nothing that is not a string starts with anything else
+    if not isinstance(resolve_plain(text), str) or _YAML11_NOT_STR.match(text):
+        return True
+    return text[0] in "-+.0123456789" and _GO_NUMBER.match(text.replace("_", "")) is not None
+
+
 class _Dumper(_Base):  # type: ignore[misc]
-    """SafeDumper whose resolver also knows sealer's extra non-string forms, so strings that
-    either sealer or a YAML 1.1 reader would read as something else are always quoted."""
+    """SafeDumper that quotes every string a YAML 1.1 or 1.2 reader would read as something else
+    (`misread`); multi-line strings are literal blocks."""
 
     def represent_str(self, data: str) -> Any:
-        style = "|" if "\n" in data.rstrip("\n") else None
+        style = "|" if "\n" in data.rstrip("\n") else "'" if misread(data) else None
         return self.represent_scalar(_STR, data, style=style)
 
 
-_Dumper.add_implicit_resolver(_INT, re.compile(r"0o[0-7]+\Z"), list("0"))
-_Dumper.add_implicit_resolver(_FLOAT, _FLOAT_RE, list("-+.0123456789"))
 _Dumper.add_representer(str, _Dumper.represent_str)
 
 _WIDTH = -1 if _Base is not yaml.SafeDumper else 1 << 30

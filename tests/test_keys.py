@@ -239,9 +239,9 @@ def test_discovery_order_and_union(isolated_home: Path, tmp_path: Path) -> None:
     ssh = ssh_key(isolated_home / ".ssh", "id_ed25519", "-t", "ed25519")
     found = discover_identities([], env=env)
     assert [i.recipient for i in found] == [text_public, file_public, sops_public,
-                                            sops_file_public, default_public]
+                                            sops_file_public, default_public, public_line(ssh)]
     assert [i.source for i in found[:2]] == ["SEALER_IDENTITY", str(tmp_path / "a.txt")]
-    # ~/.ssh keys are the fallback, used only when no other identity exists.
+    # Every source is tried, ~/.ssh keys last (README); alone, they are found too.
     default_identity_path(env).unlink()
     bare = {k: v for k, v in env.items() if not k.startswith(("SEALER_", "SOPS_"))}
     assert [i.recipient for i in discover_identities([], env=bare)] == [public_line(ssh)]

@@ -62,7 +62,7 @@ stringData:
   username: admin
   password: c0rrect-horse
 """)
-FORMATS = "dotenv, shell, systemd, json, yaml, k8s, template, github"
+FORMATS = "dotenv, dotenv-literal, shell, systemd, json, yaml, k8s, template, github, files"
 OVERRIDE = ("sealer: hint: a key may be defined in one file only; to let later files override "
             "earlier ones, pass --allow-override\n")
 ENV_NAME_HINT = ("sealer: hint: environment names are letters, digits and _, not starting with "
@@ -141,7 +141,8 @@ ERRORS = [
       "--string-data): not used by the dotenv format\nsealer: hint: it applies to: k8s\n"),
     T("naming-option-on-json", f"render app.sealed.yaml -f json --upper -o out.env {K}", 2,
       "sealer: error: key naming options (--prefix, --separator, --upper): not used by the json "
-      "format\nsealer: hint: it applies to: dotenv, shell, systemd, github, k8s\n"),
+      "format\nsealer: hint: it applies to: dotenv, dotenv-literal, shell, systemd, github, k8s, "
+      "files\n"),
     T("template-with-other-format", f"render app.sealed.yaml -f yaml -t app.conf.j2 -o out.env "
       f"{K}", 2, "sealer: error: a template file (--template): not used by the yaml format\n"
       "sealer: hint: it applies to: template\n"),

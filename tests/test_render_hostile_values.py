@@ -42,22 +42,30 @@ RUNS = {
     "trailing_backslash_pipe": "x|touch PWNED\\",
     "trailing_backslash_subst": "$(touch PWNED)\\",
 }
-# Values without a carriage return or a final backslash, which every sourcing reads exactly.
+# Values that every format, dotenv included, writes so that every sourcing reads them exactly.
 EXACT = {
     "plain": CANARY,
     "subst": "$(touch PWNED)",
     "backticks": "`touch PWNED`",
-    "dollar": "$HOME $1 $$ $? ${PATH}",
+    "dollar": "$HOME $1 $$ $? $PATH ${x:y} ${",
     "bang": "hello!world!! !$ !-1",
     "squote": "it's",
     "dquote": 'say "hi"',
-    "backslash": "back\\slash \\n \\\\ \\\"",
-    "squote_dquote_backslash": "it's \"quoted\" \\ here",
+    "backslash": "back\\slash \\n \\\" \\t",
     "newlines": "one\ntwo\n\nthree\n",
     "semicolon": "; touch PWNED ; # not a comment",
     "unicode": "ünïcødé ✓ 🚀",
     "empty": "",
     "spaces": "  both ends  ",
+}
+# Values the shell and systemd formats write exactly, and dotenv refuses: no dotenv line gives
+# them to python-dotenv, Node, compose and a shell alike (sealer.render.dotenv).
+SHELLS_ONLY = {
+    "squote_dquote_backslash": "it's \"quoted\" \\ here",
+    "double_backslash": "back\\\\slash",
+    "braces": "${PATH} ${HOME:-x}",
+    "carriage_return": "a\rb",
+    "trailing_backslash": "C:\\dir\\",
 }
 
 
@@ -87,11 +95,23 @@ def test_sourced_values_read_back_byte_for_byte(tmp_path: Path, keys: Keys, fmt:
     assert not (tmp_path / "PWNED").exists()
 
 
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("fmt", ["shell", "systemd"])
+@pytest.mark.parametrize("key", list(SHELLS_ONLY))
+def test_shell_formats_hold_what_dotenv_refuses(tmp_path: Path, keys: Keys, fmt: str,
+                                                shell: str, key: str) -> None:
+    render_to(tmp_path, keys, {"K": SHELLS_ONLY[key]}, fmt)
+    assert source(shell, tmp_path, "K") == SHELLS_ONLY[key].encode("utf-8")
+    with pytest.raises(SealerError) as caught:
+        render_to(tmp_path, keys, {"K": SHELLS_ONLY[key]}, "dotenv")
+    assert str(caught.value).startswith(f"{tmp_path / 'app.sealed.yaml'}: K: a value holding ")
+
+
 def test_dotenv_values_read_back_with_python_dotenv(tmp_path: Path, keys: Keys) -> None:
     from dotenv import dotenv_values
 
     path = render_to(tmp_path, keys, EXACT, "dotenv")
-    assert dotenv_values(path, interpolate=False) == EXACT
+    assert dotenv_values(path, interpolate=False) == dotenv_values(path) == EXACT
 
 
 @pytest.mark.parametrize("shell", SHELLS)
@@ -121,18 +141,21 @@ def test_dotenv_refuses_what_a_shell_would_run(tmp_path: Path, keys: Keys, key: 
     with pytest.raises(SealerError) as caught:
         render_to(tmp_path, keys, {"K": CANARY + RUNS[key]}, "dotenv")
     assert CANARY not in str(caught.value)
-    assert caught.value.hint == ("use the shell or systemd format for shells, or json; they can "
-                                 "hold any value")
+    assert caught.value.hint == ("use dotenv-literal for docker --env-file, kubectl "
+                                 "--from-env-file and kustomize (one-line values), the shell or "
+                                 "systemd format for shells, or json")
 
 
-def test_dotenv_still_writes_a_plain_trailing_backslash(tmp_path: Path, keys: Keys) -> None:
-    path = render_to(tmp_path, keys, {"dir": "C:\\Users\\app\\", "next": "$(touch PWNED)"},
-                     "dotenv")
-    assert path.read_text(encoding="utf-8").splitlines()[1:] == [
-        "dir=C:\\Users\\app\\", "next='$(touch PWNED)'"]
-    for shell in SHELLS:
-        source(shell, tmp_path, "dir")  # a shell joins the lines, and runs nothing
-    assert not (tmp_path / "PWNED").exists()
+def test_dotenv_refuses_a_trailing_backslash(tmp_path: Path, keys: Keys) -> None:
+    """Written unquoted before (issue 11), a shell joined it with the next line; no quoting
+    gives it to python-dotenv and compose (`\\'` is an escaped quote) and a shell alike."""
+    with pytest.raises(SealerError) as caught:
+        render_to(tmp_path, keys, {"dir": "C:\\Users\\app\\", "next": "$(touch PWNED)"},
+                  "dotenv")
+    assert str(caught.value) == (
+        f"{tmp_path / 'app.sealed.yaml'}: dir: a value holding two backslashes in a row, or "
+        "ending in one, cannot be written so that every dotenv reader and a shell read it "
+        "exactly (python-dotenv reads \\\\ as one backslash and \\' as a quote)")
 
 
 def test_dotenv_keys_must_be_shell_identifiers(tmp_path: Path, keys: Keys) -> None:

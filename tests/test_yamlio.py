@@ -139,5 +139,5 @@ def test_dump_load_round_trip(tree: dict[str, object]) -> None:
 
 
 def test_dump_is_deterministic_and_keeps_order() -> None:
-    tree = {"z": 1, "a": {"y": [1, 2], "b": "x"}}
-    assert yamlio.dump(tree) == yamlio.dump(tree) == "z: 1\na:\n  y:\n  - 1\n  - 2\n  b: x\n"
+    tree = {"z": 1, "a": {"w": [1, 2], "b": "x"}}
+    assert yamlio.dump(tree) == yamlio.dump(tree) == "z: 1\na:\n  w:\n  - 1\n  - 2\n  b: x\n"

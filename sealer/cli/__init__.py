@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from ..errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, SealerError
+from ..errors import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, SealerError
 
 __all__ = ["main"]
 
@@ -85,8 +85,17 @@ def _run(argv: Sequence[str] | None) -> int:
     return result if isinstance(result, int) else 0
 
 
+def _require_posix() -> None:
+    """sealer needs POSIX (fcntl locks, private modes, execve): elsewhere, one clear line."""
+    if os.name != "posix":
+        sys.stderr.write(f"sealer: error: sealer runs on POSIX systems only (Linux, macOS, the "
+                         f"BSDs), not on {sys.platform}; on Windows, use it in WSL\n")
+        sys.exit(EXIT_ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: run, map every outcome to an exit code, never show a traceback."""
+    _require_posix()  # first: what follows imports fcntl and uses POSIX signals
     from ..fsio import disable_core_dumps, remove_abandoned_tempdirs
 
     disable_core_dumps()

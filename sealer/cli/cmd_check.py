@@ -30,6 +30,8 @@ if TYPE_CHECKING:
   sealer check --base origin/main              # in CI: no file older than on main
 
   sealer check --staged --no-plaintext         # block plaintext secrets and leaked keys
+
+  sealer check --hook secrets/db.sealed.yaml   # as the pre-commit hook runs it
 """)
 def check(
     paths: Annotated[list[Path] | None, typer.Argument(
@@ -42,10 +44,17 @@ def check(
     staged: Annotated[bool, typer.Option(
         "--staged", help="Check the git index, not the working tree, and refuse rollbacks "
                          "(serial going down) and replaced files.")] = False,
+    hook: Annotated[bool, typer.Option(
+        "--hook", help="As a pre-commit hook: check the files named (default: the staged "
+                       "ones) in the working tree, and their staged versions where those "
+                       "differ; a sealer.yaml, or a schema it names, stands for every sealed "
+                       "file below it. Rollback rules compare with --base, else "
+                       "$PRE_COMMIT_FROM_REF, else HEAD.")] = False,
     no_plaintext: Annotated[bool, typer.Option(
-        "--no-plaintext", help="With --staged: instead look at every staged file for plaintext "
-                               "where sealer.yaml expects a sealed file, and for private keys "
-                               "and well-known tokens.")] = False,
+        "--no-plaintext", help="With --staged or --hook: instead look at every file for "
+                               "plaintext secrets (where sealer.yaml expects a sealed file, "
+                               "sealer's rendered outputs, the plaintext beside its sealed "
+                               "file) and for private keys and well-known tokens.")] = False,
     base: Annotated[str | None, typer.Option(
         "--base", metavar="REV", help="Compare each file with its version at this git "
                                       "revision (e.g. origin/main in CI): a serial going down "
@@ -79,12 +88,22 @@ def check(
     check_format(fmt, FORMATS)
     allow_replace = allow_replace or os.environ.get("SEALER_ALLOW_REPLACE") == "1"
     allow_rekey = allow_rekey or os.environ.get("SEALER_ALLOW_REKEY") == "1"
-    if staged:
+    if staged and hook:
+        from ..errors import UsageError
+
+        raise UsageError("--staged and --hook exclude each other",
+                         hint="--hook is what the pre-commit hooks run; --staged reads only "
+                              "the git index")
+    if hook:
+        findings, checked = _hook(paths, no_plaintext, base, allow_replace, allow_rekey)
+    elif staged:
         findings, checked = _staged(paths, no_plaintext, allow_replace, allow_rekey)
     else:
         findings, checked = _tree(paths, identity if decrypt else None, decrypt, base,
                                   allow_replace, allow_rekey)
-    noun = "staged file" if staged and no_plaintext else "sealed file"
+    noun = "sealed file"
+    if no_plaintext and (staged or hook):
+        noun = "staged file" if staged else "file"
     write_stdout(render_findings(findings, fmt, checked=checked, noun=noun))
     return 1 if any(f.severity == "error" for f in findings) else 0
 
@@ -125,6 +144,17 @@ def _staged(paths: list[Path] | None, no_plaintext: bool, allow_replace: bool,
     if no_plaintext:
         from ..leaks import scan_files
 
-        return scan_files(files, {f: index.content(f) for f in files}), len(files)
+        return scan_files(files, index.content), len(files)
     sealed = [f for f in files if is_sealed_name(f.name)]
     return check_files(sealed, staged=index), len(sealed)
+
+
+def _hook(paths: list[Path] | None, no_plaintext: bool, base: str | None, allow_replace: bool,
+          allow_rekey: bool) -> tuple[list[Finding], int]:
+    from ..check import check_hook
+    from ..git import repository_root, staged_paths
+
+    root = repository_root(Path.cwd())
+    base = base or os.environ.get("PRE_COMMIT_FROM_REF") or "HEAD"
+    return check_hook(root, paths or staged_paths(root), no_plaintext=no_plaintext, base=base,
+                      allow_replace=allow_replace, allow_rekey=allow_rekey)

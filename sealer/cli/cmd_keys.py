@@ -16,6 +16,8 @@ from .common import (
     IdentityOption,
     RecipientOption,
     RecipientsFileOption,
+    check_format,
+    dump,
     identities,
     note,
     recipients,
@@ -90,11 +92,26 @@ def _wanted(recipient: list[str] | None, recipients_file: list[Path] | None, fil
     return environment_changes(file, adding=adding)
 
 
-@recipients_app.command("list", epilog="Example:\n\n  sealer recipients list app.sealed.yaml")
-def recipients_list(files: FilesArgument) -> None:
+@recipients_app.command("list", epilog="""Examples:
+
+  sealer recipients list app.sealed.yaml
+
+  sealer recipients list secrets/*.sealed.yaml --format json | jq -r '.[].recipient'
+""")
+def recipients_list(
+    files: FilesArgument,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json (a list of "
+                                                            "{file, recipient}).")] = "text",
+) -> None:
     """Print the recipients of each file, one per line (prefixed by the file when several)."""
     from ..files import recipients_list as list_recipients
 
+    check_format(fmt, ("text", "json"))
+    if fmt == "json":
+        rows = [{"file": str(file), "recipient": text}
+                for file in files for text in list_recipients(file)]
+        write_stdout(dump(rows, "json"))
+        return
     for file in files:
         for text in list_recipients(file):
             write_stdout(f"{file}: {text}\n" if len(files) > 1 else text + "\n")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperCommand
 
 from .app import app
-from .common import FilesArgument, IdentityOption, identities, note, write_stdout
+from .common import IdentityOption, identities, note, write_stdout
 
 if TYPE_CHECKING:
     from ..render import NameRule, Rendered, RenderSpec
@@ -48,11 +48,16 @@ AllowEnvOption = Annotated[list[str] | None, typer.Option(
 
   sealer render app.sealed.yaml -f dotenv -o .env --check  # exit 1 if .env is out of date
 
+  sealer render app.sealed.yaml -f files -o /etc/app/credentials   # one file per secret
+
+  sealer render app.sealed.yaml -f json -o - | jq .db      # - is stdout
+
   sealer render --env prod                   # every prod target named in sealer.yaml
 """)
 def render(
     files: Annotated[list[Path] | None, typer.Argument(
-        metavar="[FILE]...", help="Sealed files, merged in order (or use --env/--target).")
+        metavar="[FILE]...", help="Sealed files, merged in order ('-' = stdin), or use "
+                                  "--env/--target.")
     ] = None,
     env: Annotated[str | None, typer.Option(
         "--env", metavar="ENV", help="Build every target of this environment in sealer.yaml.")
@@ -62,12 +67,14 @@ def render(
     ] = None,
     fmt: Annotated[str | None, typer.Option(
         "--format", "-f", metavar="FORMAT",
-        help="dotenv, shell, systemd, json, yaml, k8s (a Secret manifest), template or "
-             "github.")] = None,
+        help="dotenv, dotenv-literal (values verbatim, for docker --env-file and kubectl "
+             "--from-env-file), shell, systemd, json, yaml, k8s (a Secret manifest), template, "
+             "github, or files (one file per secret in the directory -o DIR).")] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "--out", "-o", metavar="FILE",
-        help="Write here, atomically, mode 0600 (new directories 0700). For github: default "
-             "$GITHUB_ENV or $GITHUB_OUTPUT.")] = None,
+        help="Write here, atomically, mode 0600 (new directories 0700); - prints to stdout, as "
+             "--stdout. files: the directory. github: default $GITHUB_ENV or "
+             "$GITHUB_OUTPUT.")] = None,
     stdout: Annotated[bool, typer.Option(
         "--stdout", help="Print instead of writing a file (refused to a terminal).")] = False,
     force: Annotated[bool, typer.Option(
@@ -133,13 +140,16 @@ def render(
 
         raise UsageError("no sealed files given", hint="sealer render FILE… -f FORMAT, or "
                                                        "sealer render --env ENV")
+    _check_stdin(files, identity)
+    output, stdout, printing = _dash_output(output, stdout)
+    _refuse_dash_template(template)
     kubernetes = KubernetesOptions(name, namespace, kind, _pairs(label, "--label"),
                                    _pairs(annotation, "--annotation"), string_data)
     spec = RenderSpec(_format(fmt, template), output, allow_override, select,
                       _names(prefix, separator, upper), kubernetes, template,
                       "output" if github_output else "env", allow_env=tuple(allow_env or ()))
     check_spec(spec)
-    _check_destination(spec, stdout=stdout, check=check, force=force)
+    _check_destination(spec, stdout=stdout, check=check, force=force, printing=printing)
     rendered = render_files(files, spec, identities(identity))
     if check:
         _report_check(rendered, is_current(rendered))
@@ -217,23 +227,59 @@ def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
     return out
 
 
-def _check_destination(spec: RenderSpec, *, stdout: bool, check: bool, force: bool) -> None:
+def _check_stdin(files: list[Path], identity: list[str] | None) -> None:
+    """`-` reads a sealed file from stdin: once, and not when the key comes from there too."""
+    from ..errors import UsageError
+
+    dashes = sum(str(f) == "-" for f in files)
+    if dashes > 1:
+        raise UsageError("stdin can be read only once: give - for one sealed file only")
+    if dashes and identity and "-" in identity:
+        raise UsageError("the key (-i -) and a sealed file (-) cannot both come from stdin",
+                         hint="pass the key in $SEALER_IDENTITY or with -i FILE")
+
+
+def _dash_output(output: Path | None, stdout: bool) -> tuple[Path | None, bool, str]:
+    """`-o -` is --stdout (a file named - takes its full path): (output, stdout, how asked)."""
+    if output is None or str(output) != "-":
+        return output, stdout, "--stdout"
+    if stdout:
+        from ..errors import UsageError
+
+        raise UsageError("--stdout and -o - both print the output", hint="give one of them")
+    return None, True, "-o -"
+
+
+def _refuse_dash_template(template: Path | None) -> None:
+    if template is not None and str(template) == "-":
+        from ..errors import UsageError
+
+        raise UsageError("the template cannot come from stdin: the templates it includes are "
+                         "found next to it", hint="save it to a file and pass --template FILE")
+
+
+def _check_destination(spec: RenderSpec, *, stdout: bool, check: bool, force: bool,
+                       printing: str = "--stdout") -> None:
     """The flags that say where the output goes must make sense together (before decrypting)."""
     from ..errors import UsageError
 
     if spec.format == "github" and (stdout or check):
-        raise UsageError(f"--{'stdout' if stdout else 'check'} does not apply to the github "
+        raise UsageError(f"{printing if stdout else '--check'} does not apply to the github "
                          "format", hint="it appends to $GITHUB_ENV, or to -o FILE")
+    if spec.format == "files" and stdout:
+        raise UsageError("the files format writes a directory, one file per secret: it cannot "
+                         f"be printed ({printing})", hint="pass -o DIR")
     if stdout and (check or spec.output is not None):
-        raise UsageError("--stdout prints the output; it cannot go with "
+        raise UsageError(f"{printing} prints the output; it cannot go with "
                          f"{'--check' if check else '-o/--output'}")
     if stdout and not force and sys.stdout.isatty():
         raise UsageError("refusing to print secrets to a terminal",
                          hint="redirect stdout to a file or a pipe, or pass --force")
     if not stdout and spec.output is None and spec.format != "github":
+        files = spec.format == "files"
         raise UsageError("no output file" if not check else "--check needs the file to "
-                         "compare with", hint="pass -o FILE" + ("" if check else
-                                                               ", or --stdout to print"))
+                         "compare with", hint=f"pass -o {'DIR' if files else 'FILE'}"
+                         + ("" if check or files else ", or --stdout to print"))
 
 
 def _report_check(rendered: Rendered, current: bool) -> None:
@@ -252,6 +298,8 @@ def _written(files: list[Path], rendered: Rendered) -> str:
     if rendered.append:
         masked = "; values masked in the log" if rendered.commands else ""
         return f"{sources} -> {rendered.output} (appended{masked})"
+    if rendered.files is not None:
+        return f"{sources} -> {rendered.output}/ ({len(rendered.files)} files, mode 0600)"
     return f"{sources} -> {rendered.output} ({rendered.format}, mode 0600)"
 
 
@@ -281,10 +329,15 @@ class ExecCommand(TyperCommand):
   sealer exec app.sealed.yaml --clean-env --select db -- /usr/bin/env
 
   sealer exec app.sealed.yaml --upper --allow-env JAVA_TOOL_OPTIONS -- java -jar app.jar
+
+  sealer exec app.sealed.yaml --file k8s -- kubectl apply --server-side -f {}
+
+  sealer exec app.sealed.yaml --select gcp --file json:key.json -- ./app --credentials {}
 """)
 def exec_(
     ctx: typer.Context,
-    files: FilesArgument,
+    files: Annotated[list[Path], typer.Argument(
+        metavar="FILE...", help="Sealed files, merged in order ('-' = stdin).")],
     clean_env: Annotated[bool, typer.Option(
         "--clean-env", help="Give the command only the secrets, not this environment (the "
                             "command is still looked up in the current PATH).")] = False,
@@ -297,14 +350,26 @@ def exec_(
     separator: SeparatorOption = "_",
     upper: UpperOption = False,
     allow_env: AllowEnvOption = None,
+    file: Annotated[str | None, typer.Option(
+        "--file", metavar="FORMAT[:NAME]",
+        help="Hand the command a file instead of variables: the secrets rendered as FORMAT "
+             "(a render format but template and github: dotenv, json, k8s, files, …) in a "
+             "private 0700 directory that is removed when the command exits. Each {} in its "
+             "arguments becomes the file's path. NAME: the file's name (default secrets.env, "
+             "secrets.json, …).")
+    ] = None,
     identity: IdentityOption = None,
-) -> None:
-    """Run a command with the secrets in its environment, named as in the dotenv format.
+) -> int:
+    """Run a command with the secrets in its environment, named as in the dotenv format, or
+    in a file that is removed when it exits (--file).
 
     The command replaces sealer (exec), so its exit code and signals reach the caller
     unchanged. Values are never put in its arguments. A secret named like a variable that
     changes how programs run (PATH, LD_PRELOAD, BASH_ENV, …) is refused (exit 2) unless
     --allow-env names it. Exit 127 if the command is not found, 126 if it cannot be run.
+
+    With --file sealer waits for the command instead, passes on the signals sent to it, then
+    removes the file and exits as the command did.
     """
     from ..errors import UsageError
     from ..render import exec_command, secret_environment
@@ -315,7 +380,13 @@ def exec_(
     if not command:
         raise UsageError("no command: give it after --" if command is None else
                          "no command after --", hint="sealer exec FILE... -- CMD [ARGS...]")
+    _check_stdin(files, identity)
     names, allowed = _names(prefix, separator, upper), tuple(allow_env or ())
+    if file is not None:
+        spec = RenderSpec("dotenv", allow_override=allow_override, select=select, names=names,
+                          allow_env=allowed)
+        _exec_with_file(command, files, file, spec, clean_env=clean_env,
+                        keep_key_env=keep_key_env, ids=identities(identity))
     check_spec(RenderSpec("dotenv", names=names, select=select, allow_env=allowed))
     find_command(command[0])  # a typo fails before anything is decrypted
     env = secret_environment(files, identities(identity), names=names,
@@ -323,3 +394,26 @@ def exec_(
                              base={} if clean_env else None, keep_key_variables=keep_key_env,
                              allow_env=allowed)
     exec_command(command, env)
+
+
+def _exec_with_file(command: list[str], files: list[Path], option: str, spec: RenderSpec, *,
+                    clean_env: bool, keep_key_env: bool, ids: Any) -> NoReturn:
+    from ..environ import child_environment
+    from ..render.process import (
+        check_placeholder,
+        exit_as,
+        find_command,
+        parse_exec_file,
+        run_with_file,
+    )
+    from ..render.spec import check_spec
+
+    chosen = parse_exec_file(option)
+    spec = spec._replace(format=chosen.format)
+    check_spec(spec)
+    check_placeholder(command)
+    find_command(command[0])  # mistakes fail before anything is decrypted
+    env = child_environment({} if clean_env else None, keep_keys=keep_key_env)
+    status = run_with_file(command, files, spec, chosen.name, ids, env=env)
+    # SystemExit, not typer.Exit: the code is the command's own (its 130 is not sealer's Ctrl-C)
+    raise SystemExit(exit_as(status))

@@ -25,6 +25,8 @@ app.add_typer(rotation, name="rotation")
   sealer rotate db.sealed.yaml db --abandon       # drop the PENDING version
 
   sealer rotate --due secrets/                    # everything that is due
+
+  sealer rotate --due secrets/ --format json      # [{file, key, result, error}, …]
 """)
 def rotate(
     args: Annotated[list[str] | None, typer.Argument(
@@ -38,14 +40,20 @@ def rotate(
     due: Annotated[bool, typer.Option(
         "--due", help="Rotate every due secret in the given files or directories (default: "
                       "the current directory), continuing past failures.")] = False,
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="With --due: text, or json (a list of {file, key, result, "
+                               "error} on stdout).")] = "text",
     identity: IdentityOption = None,
 ) -> int:
     """Rotate a secret in four recorded steps: create, set on the target, test, finish."""
     from ..errors import UsageError
     from ..rotation.protocol import rotate as do_rotate
 
+    check_format(fmt, ("text", "json"))
     if due:
-        return _rotate_due([Path(a) for a in args or ["."]], identity)
+        return _rotate_due([Path(a) for a in args or ["."]], identity, fmt)
+    if fmt != "text":
+        raise UsageError("--format applies to --due", hint="one rotation reports on stderr")
     if not args or len(args) != 2:
         raise UsageError("give FILE and KEY.PATH, or --due [PATH...]",
                          hint="see `sealer rotate --help`")
@@ -58,11 +66,15 @@ def rotate(
     return 0
 
 
-def _rotate_due(paths: list[Path], identity: list[str] | None) -> int:
+def _rotate_due(paths: list[Path], identity: list[str] | None, fmt: str) -> int:
     from ..rotation.protocol import rotate_due
 
     results = rotate_due(paths, identities(identity), progress=note)
     failed = [r for r in results if r.error]
+    if fmt == "json":
+        write_stdout(dump([{"file": str(r.file), "key": r.key,
+                            "result": "failed" if r.error else "rotated", "error": r.error}
+                           for r in results], "json"))
     note(f"{len(results) - len(failed)} rotated, {len(failed)} failed"
          + "".join(f"\n  failed: {r.file} {r.key}: {r.error}" for r in failed))
     return 1 if failed else 0
@@ -167,28 +179,37 @@ def configure(
   sealer versions db.sealed.yaml
 
   sealer versions db.sealed.yaml db
+
+  sealer versions db.sealed.yaml --format json    # [{file, key, id, stages, created}, …]
 """)
 def versions(
     file: FileArgument,
     key: Annotated[str | None, typer.Argument(metavar="[KEY.PATH]", help="One secret.")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
 ) -> None:
     """List the versions of rotated secrets: ids, labels, creation times (never values)."""
     from ..document import read_sealed
     from ..paths import format_path, parse_path
     from ..rotation.versions import rotation_entries
 
+    check_format(fmt, ("text", "json"))
     doc = read_sealed(file)
     wanted = format_path(parse_path(key)) if key else None
-    lines = []
+    rows: list[dict[str, Any]] = []
     for text, rot in rotation_entries(doc.metadata):
         if wanted and text != wanted:
             continue
-        lines.append(f"{text}\t{rot.get('version', 1)}\tCURRENT\t{rot.get('rotated_at', '-')}")
-        for e in doc.versions.get(text, []):
-            lines.append(f"{text}\t{e['id']}\t{','.join(e['stages']) or '-'}\t{e['created']}")
+        rows.append({"file": str(file), "key": text, "id": rot.get("version", 1),
+                     "stages": ["CURRENT"], "created": rot.get("rotated_at")})
+        rows += [{"file": str(file), "key": text, "id": e["id"], "stages": list(e["stages"]),
+                  "created": e["created"]} for e in doc.versions.get(text, [])]
+    if fmt == "json":
+        write_stdout(dump(rows, "json"))
+        return
     from ..printable import printable
 
-    sys.stdout.write("".join(printable(line) + "\n" for line in lines))
+    sys.stdout.write("".join(printable(f"{r['key']}\t{r['id']}\t{','.join(r['stages']) or '-'}"
+                                       f"\t{r['created'] or '-'}") + "\n" for r in rows))
 
 
 @app.command(epilog="""Example:

@@ -29,60 +29,125 @@ from .common import (
 
   sealer seal app.yaml -R team.txt -o prod/app.sealed.yaml
 
+  sealer seal .env -r age1ql3z…                   # dotenv input: writes .env.sealed.yaml
+
+  sealer seal app.yaml --in-place -r age1ql3z…    # app.yaml becomes its sealed form
+
   sealer unseal app.sealed.yaml | sealer seal - -o app.sealed.yaml   # no-op: nothing changed
 """)
 def seal(
-    inputs: Annotated[list[Path], typer.Argument(metavar="INPUT...",
-                                                 help="Plaintext YAML files ('-' = stdin).")],
+    inputs: Annotated[list[Path], typer.Argument(
+        metavar="INPUT...", help="Plaintext YAML or dotenv files ('-' = stdin).")],
     output: Annotated[Path | None, typer.Option("--output", "--out", "-o", metavar="FILE",
                                                 help="Sealed output (one input only). "
                                                      "Default: NAME.sealed.yaml.")] = None,
     recipient: RecipientOption = None,
     recipients_file: RecipientsFileOption = None,
     identity: IdentityOption = None,
+    input_type: Annotated[str | None, typer.Option(
+        "--input-type", metavar="TYPE",
+        help="yaml or dotenv (KEY=value lines). Default: dotenv for files named .env, "
+             "NAME.env or .env.NAME, else yaml.")] = None,
     clear_suffix: Annotated[str | None, typer.Option(
         help="Keep values in clear when a key on their path ends with this suffix.")] = None,
     clear_regex: Annotated[str | None, typer.Option(
         help="Keep values in clear when a key on their path matches this regex.")] = None,
     in_place: Annotated[bool, typer.Option(
-        "--in-place", help="Allow replacing a plaintext file with its sealed form.")] = False,
+        "--in-place", help="Replace the plaintext input with its sealed form (with -o: allow "
+                           "replacing that plaintext file instead).")] = False,
     replace: Annotated[bool, typer.Option(
         "--replace", help="Start a new sealed file (new id and data key) instead of updating "
                           "the existing one; needs no identity.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="With -r/-R on an existing sealed file: allow leaving out your own "
+                        "key (the one that opened it).")] = False,
 ) -> None:
-    """Encrypt plaintext YAML into a sealed file (keys in clear, every value encrypted).
+    """Encrypt plaintext YAML (or dotenv) into a sealed file (keys in clear, every value
+    encrypted).
 
     If the output already is a sealed file it is updated: same data key and recipients (unless
     -r/-R are given), and every unchanged value keeps its ciphertext so `git diff` shows only
-    real changes.
+    real changes. New recipients are listed on stderr (added, removed); leaving out your own
+    key needs --force. SOPS-encrypted files are refused: decrypt them with sops first.
     """
     from ..errors import UsageError
     from ..files import seal_file
+    from ..plaintext import INPUT_TYPES, input_type_for
 
     if output is not None and len(inputs) > 1:
         raise UsageError("-o/--output needs exactly one input", hint="seal one file at a time")
+    if input_type is not None:
+        check_format(input_type, INPUT_TYPES, what="input type")
     ids = identities(identity)
     clear = {k: v for k, v in (("suffix", clear_suffix), ("regex", clear_regex)) if v}
     for source in inputs:
-        target = output or _default_target(source)
+        target = output or _default_target(source, in_place)
         wanted = recipients(recipient, recipients_file, context=target)
         if not in_place and target.exists() and source.exists() and target.samefile(source):
             raise UsageError("refusing to overwrite the plaintext input with its sealed form",
                              file=str(source), hint="pass --in-place, or -o to write elsewhere")
         text = sys.stdin.buffer.read() if str(source) == "-" else _read(source)
+        before = _recipients_of(target) if wanted is not None else None
         written = seal_file(text, target, source=str(source), recipients=wanted, identities=ids,
-                            clear=clear or None, replace=replace, overwrite_plaintext=in_place)
+                            clear=clear or None, replace=replace, overwrite_plaintext=in_place,
+                            force=force, input_type=input_type or input_type_for(str(source)))
         state = f"serial {written.document.header.serial}" if written.changed else "unchanged"
         note(f"{source} -> {target} ({state})")
+        if before is not None:
+            _recipient_changes(target, before, [w.recipient for w in written.document.recipients])
+        if in_place and target == source:
+            _name_note(target)
 
 
-def _default_target(source: Path) -> Path:
+def _recipients_of(target: Path) -> list[str] | None:
+    """The recipients of an existing sealed file (no key needed), else None."""
+    from ..errors import SealerError
+    from ..files import recipients_list
+
+    if not target.is_file():
+        return None
+    try:
+        return recipients_list(target)
+    except SealerError:
+        return None  # not a sealed file (yet): seal_file reports what is wrong with it
+
+
+def _recipient_changes(target: Path, before: list[str], after: list[str]) -> None:
+    """What -r/-R changed, on stderr: a removed key can still read every earlier version."""
+    added = [r for r in after if r not in before]
+    removed = [r for r in before if r not in after]
+    for label, keys in (("added", added), ("removed", removed)):
+        for key in keys:
+            note(f"{target}: recipient {label}: {_recipient_label(key, target)}")
+    if removed:
+        note(f"{target}: a new data key; removed keys can still read the versions in git "
+             "history: rotate what they could read")
+
+
+def _recipient_label(key: str, target: Path) -> str:
+    from ..config import project_for
+
+    project = project_for(target)
+    name = project.principal_for(key) if project is not None else None
+    text = key if len(key) <= 100 else f"{key[:20]}…{key[-16:]}"
+    return f"{text} ({name})" if name else text
+
+
+def _name_note(target: Path) -> None:
+    from ..sealedfiles import is_sealed_name, sealed_name
+
+    if not is_sealed_name(target.name):
+        note(f"{target} keeps its name; check, the git drivers and the hooks find sealed files "
+             f"by their .sealed.yaml suffix: consider `git mv {target} {sealed_name(target)}`")
+
+
+def _default_target(source: Path, in_place: bool) -> Path:
     from ..errors import UsageError
     from ..files import default_output
 
     if str(source) == "-":
         raise UsageError("reading from stdin needs -o/--output FILE")
-    return default_output(source)
+    return source if in_place else default_output(source)
 
 
 def _read(source: Path) -> bytes:

@@ -83,7 +83,9 @@ def _raw(value: Any) -> bytes | str:
 
   sealer set app.sealed.yaml tls.key --from-file key.pem
 
-  sealer set app.sealed.yaml db.port 5432 --type int
+  sealer set app.sealed.yaml db.port 5433           # db.port stays an int
+
+  sealer set app.sealed.yaml db.port 5432 --type str
 """)
 def set_(
     file: FileArgument,
@@ -93,9 +95,11 @@ def set_(
                                 "secret stays out of shell history and the process list.")] = None,
     from_file: Annotated[Path | None, typer.Option(
         "--from-file", metavar="PATH", help="Read the value from a file, byte for byte.")] = None,
-    type_: Annotated[str, typer.Option(
-        "--type", "-t", help="str (default), int, float, bool, null, bytes, or yaml for "
-                             "a structured value.")] = "str",
+    type_: Annotated[str | None, typer.Option(
+        "--type", "-t", help="str, int, float, bool, null, bytes, or yaml for a structured "
+                             "value. Default: the type of the value being replaced when it is "
+                             "an int, float or bool and the new text is one too (5433, 1.5, "
+                             "false), else str.")] = None,
     recipient: RecipientOption = None,
     recipients_file: RecipientsFileOption = None,
     identity: IdentityOption = None,
@@ -103,12 +107,17 @@ def set_(
     """Set one value and re-seal; only that value's ciphertext changes.
 
     The value comes from the argument, --from-file, a hidden prompt on a terminal, or stdin
-    (one trailing newline removed). A missing file is created when -r/-R name its readers.
+    (one trailing newline removed). Without --type, a number or boolean stays one: replacing
+    the int 5432 with "5433" stores the int 5433. A missing file is created when -r/-R name
+    its readers.
     """
     from ..files import create_with_value, set_value
 
-    check_format(type_, VALUE_TYPES, what="type")
-    parsed = _convert(_value_bytes(value, from_file, key), type_, key)
+    if type_ is not None:
+        check_format(type_, VALUE_TYPES, what="type")
+    raw = _value_bytes(value, from_file, key)
+    type_, retyped = (type_, None) if type_ is not None else _default_type(file, key, raw)
+    parsed = _convert(raw, type_, key)
     wanted = recipients(recipient, recipients_file, context=file)
     if wanted and file.exists():
         from ..errors import UsageError
@@ -120,6 +129,8 @@ def set_(
     else:
         written = set_value(file, key, parsed, identities(identity))
     note(f"{file}: {key} {'set' if written.changed else 'unchanged'}")
+    if retyped:
+        note(f"{file}: {key} was {retyped} and is str now (--type chooses the type)")
 
 
 def _value_bytes(value: str | None, from_file: Path | None, key: str) -> bytes:
@@ -144,6 +155,28 @@ def _value_bytes(value: str | None, from_file: Path | None, key: str) -> bytes:
         raise UsageError(f"the value for {key} is empty; nothing was changed",
                          hint="to store an empty string on purpose, pass '' as the value")
     return data
+
+
+_KEPT_TYPES = ("int", "float", "bool")
+
+
+def _default_type(file: Path, key: str, raw: bytes) -> tuple[str, str | None]:
+    """Without --type: (the type to store, the replaced value's type when it is lost). An int,
+    float or bool stays one when `raw` reads as one of that type; everything else is a str."""
+    from ..errors import SealerError
+    from ..files import stored_type
+
+    try:
+        existing = stored_type(file, key) if file.exists() else None
+    except SealerError:
+        return "str", None  # not a readable sealed file: set_value reports what is wrong
+    if existing not in _KEPT_TYPES:
+        return "str", None
+    try:
+        _convert(raw, existing, key)
+    except SealerError:
+        return "str", f"an {existing}" if existing == "int" else f"a {existing}"
+    return existing, None
 
 
 def _convert(raw: bytes, type_: str, key: str) -> Any:

@@ -17,8 +17,9 @@ IdentityOption = Annotated[
     typer.Option(
         "--identity", "-i", metavar="FILE",
         help="Identity (private key) file: age key file, SSH private key, or passphrase-protected "
-             "age file; '-' reads it from stdin. Repeatable. Default: $SEALER_IDENTITY, "
-             "$SEALER_IDENTITY_FILE, $SOPS_AGE_KEY_FILE, ~/.config/sealer/keys.txt, ~/.ssh/id_*.",
+             "age file; '-' reads it from stdin. Repeatable. Default: all of $SEALER_IDENTITY, "
+             "$SEALER_IDENTITY_FILE, $SOPS_AGE_KEY, $SOPS_AGE_KEY_FILE, "
+             "~/.config/sealer/keys.txt, ~/.ssh/id_ed25519, ~/.ssh/id_rsa.",
     ),
 ]
 RecipientOption = Annotated[

@@ -14,8 +14,10 @@ from .spec import RenderSpec, check_spec
 
 __all__ = ["render", "render_merged"]
 
-_MODULES = {"dotenv": "dotenv", "shell": "shell", "systemd": "systemd", "json": "jsonfile",
-            "yaml": "yamlfile", "k8s": "kubernetes", "template": "template", "github": "github"}
+_MODULES = {"dotenv": "dotenv", "dotenv-literal": "dotenv", "shell": "shell",
+            "systemd": "systemd", "json": "jsonfile", "yaml": "yamlfile", "k8s": "kubernetes",
+            "template": "template", "github": "github", "files": "files"}
+_FUNCTIONS = {"dotenv-literal": "render_literal"}  # the module's `render` for the others
 
 
 def render(files: Sequence[Path], spec: RenderSpec,
@@ -39,7 +41,11 @@ def render(files: Sequence[Path], spec: RenderSpec,
 def render_merged(merged: Merged, spec: RenderSpec) -> Rendered:
     """Render an already merged document (several targets from one decryption)."""
     module = import_module(f".{_MODULES[spec.format]}", __package__)
-    target: Callable[[Merged, RenderSpec], bytes] = module.render
+    if spec.format == "files":  # a directory: one file per secret
+        rendered: Rendered = module.rendered(merged, spec)
+        return rendered
+    target: Callable[[Merged, RenderSpec], bytes] = getattr(
+        module, _FUNCTIONS.get(spec.format, "render"))
     content = target(merged, spec)
     if spec.format != "github":
         return Rendered(content, spec.output, spec.format)

@@ -1,9 +1,11 @@
 """The github format: variables appended to $GITHUB_ENV (or step outputs to $GITHUB_OUTPUT).
 
-Inside GitHub Actions ($GITHUB_ACTIONS is `true`), before the file is written, every value is
-masked in the job's log with an `::add-mask::` workflow command on stdout (multi-line values
-once whole and once per line, because the log is masked line by line). Anywhere else nothing
-reads those commands, and they would print every value in clear, so none are written.
+Inside GitHub Actions ($GITHUB_ACTIONS is `true`), before the file is written, every value that
+was encrypted is masked in the job's log with an `::add-mask::` workflow command on stdout
+(multi-line values once whole and once per line, because the log is masked line by line);
+values kept in clear are not secrets, and neither are pieces too common to mask (`is_maskable`)
+— masking `{` or `true` would blank them all over the log. Anywhere else nothing reads those
+commands, and they would print every value in clear, so none are written.
 A single-line value is written `NAME=value`; a multi-line one with the runner's heredoc
 syntax, `NAME<<DELIMITER`, the lines, `DELIMITER`, where the delimiter is random and checked
 not to occur in the value, so a value can never end the block early and inject variables of
@@ -15,14 +17,16 @@ sealer.render.controls included: `NODE_OPTIONS` or `BASH_ENV` would run code in 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
+from .. import paths
 from ..errors import UsageError
-from .flatten import env_entries
+from .flatten import env_entries, flatten, text_of
 from .merge import Merged
 from .spec import RenderSpec
 
-__all__ = ["VARIABLES", "in_actions", "mask_commands", "output_path", "render"]
+__all__ = ["VARIABLES", "in_actions", "is_maskable", "mask_commands", "output_path", "render"]
 
 VARIABLES = {"env": "GITHUB_ENV", "output": "GITHUB_OUTPUT"}
 
@@ -61,19 +65,51 @@ def render(merged: Merged, spec: RenderSpec) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # where the runner's log breaks lines
+_PUNCTUATION = re.compile(r"[\s{}\[\],:\"']+")  # JSON's and YAML's, and blanks
+_COMMON = re.compile(r"(?i:true|false|null|none|yes|no|on|off)|[-+]?[0-9]{1,5}")
+MIN_MASK = 4  # characters besides punctuation and blanks
+
+
+def is_maskable(piece: str) -> bool:
+    """Whether a value, or one line of it, is worth an `::add-mask::`: at least `MIN_MASK`
+    characters other than blanks and JSON/YAML punctuation (`{}[],:"'`), and not a JSON or
+    YAML literal (`true`, `null`, `no`, …) or a number of at most five digits (`5432`). The
+    runner would hide every occurrence anywhere in the log; such text says nothing secret."""
+    text = piece.strip()
+    return (len(_PUNCTUATION.sub("", text)) >= MIN_MASK
+            and _COMMON.fullmatch(text) is None)
+
+
 def mask_commands(merged: Merged, spec: RenderSpec) -> bytes:
-    """`::add-mask::` for every value (and every line of a multi-line one) that is not blank;
-    nothing outside GitHub Actions."""
+    """`::add-mask::` for every encrypted value, and every line of a multi-line one, that
+    `is_maskable` (without surrounding blanks); nothing outside GitHub Actions."""
     if not in_actions():
         return b""
     masks: dict[str, None] = {}  # ordered, without duplicates
-    for entry in env_entries(merged, spec.names, None):  # render() checked the names
-        text = entry.value
-        pieces = [text, *text.splitlines()] if "\n" in text or "\r" in text else [text]
-        for piece in pieces:
-            if piece.strip():
-                masks[piece] = None
+    for entry in flatten(merged, spec.names):  # render() checked the names and values
+        if not _encrypted(merged, entry.path):
+            continue
+        text = text_of(entry.value)
+        lines = _LINE_BREAK.split(text)
+        for piece in [text, *lines] if len(lines) > 1 else [text]:
+            if is_maskable(piece):
+                masks[piece.strip()] = None
     return "".join(f"::add-mask::{_escape(m)}\n" for m in masks).encode("utf-8")
+
+
+def _encrypted(merged: Merged, path: paths.Path) -> bool:
+    """Whether the value at `path` was sealed encrypted, not kept in clear: in the last file
+    that defines it (the one it came from), it is a value token."""
+    from ..envelope import is_token
+
+    full = (*merged.base, *path)
+    for layer in reversed(merged.layers):
+        try:
+            return is_token(paths.get(layer, full))
+        except KeyError:
+            continue
+    return True  # not found: mask rather than show
 
 
 def _escape(data: str) -> str:

@@ -5,6 +5,8 @@ Each key's bytes are the value's text in UTF-8, or a binary value's own bytes; `
 them in base64, `stringData` (with `string_data`) as text. The known types are checked for the
 keys Kubernetes requires. The annotation `sealer.dev/content-hmac-sha256` holds a keyed
 digest of the type and data (see Merged.digest), so a change of any value changes it.
+The manifest is written by `yamlio.dump`, which quotes every key and value that kubectl's YAML
+1.1 reader would take for a boolean, a number or null (`y`, `on`, `0123`, `1e3`).
 """
 
 from __future__ import annotations

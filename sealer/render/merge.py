@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import paths
 from ..errors import SealerError
 from ..keys import Identity
+
+if TYPE_CHECKING:
+    from ..document import SealedDocument
 
 __all__ = ["Merged", "open_and_merge"]
 
@@ -88,9 +91,8 @@ def open_and_merge(files: Sequence[Path], identities: Sequence[Identity] | None 
     check when trusted signers are configured.
     """
     from ..access import open_sealed, resolve_identities
-    from ..document import read_sealed
 
-    documents = [read_sealed(f) for f in files]  # every file is there and well-formed first
+    documents = [_read(f) for f in files]  # every file is there and well-formed first
     found = resolve_identities(identities)
     opened = [open_sealed(file, found, action=action, document=doc)
               for file, doc in zip(files, documents, strict=True)]
@@ -102,6 +104,18 @@ def open_and_merge(files: Sequence[Path], identities: Sequence[Identity] | None 
     keys = tuple((o.keys.data_key, o.keys.file_id) for o in opened)
     merged = Merged(tree, tuple(files), tuple(layers), (), keys)
     return _select(merged, select) if select is not None else merged
+
+
+def _read(file: Path) -> SealedDocument:
+    """A sealed file; `-` is the one on stdin, governed (sealer.yaml, audit) as `./-`."""
+    from ..document import parse_sealed, read_sealed
+
+    if str(file) != "-":
+        return read_sealed(file)
+    from ..fsio import read_bytes
+    from ..yamlio import MAX_BYTES
+
+    return parse_sealed(read_bytes(Path("/dev/stdin"), limit=MAX_BYTES), source="-")
 
 
 class _Context(NamedTuple):

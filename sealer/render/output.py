@@ -2,8 +2,9 @@
 
 A rendered file replaces its previous version atomically (sealer.fsio.atomic_write) with mode
 0600, in directories created 0700; the github format appends instead, in one write, and only
-to a regular file reached without following a symbolic link at the end. Nothing here runs
-until the whole output is in memory, so a render that fails writes nothing.
+to a regular file reached without following a symbolic link at the end; the files format
+writes a directory of such files (sealer.render.files). Nothing here runs until the whole
+output is in memory, so a render that fails writes nothing.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import SealerError, UsageError
 
-__all__ = ["Rendered", "is_current", "refuse_sealed_output", "write_output", "write_outputs"]
+__all__ = ["Rendered", "is_current", "refuse_sealed_output", "write_output", "write_outputs",
+           "write_private"]
 
 
 class Rendered(NamedTuple):
@@ -26,7 +28,8 @@ class Rendered(NamedTuple):
     `content` is the output's bytes. `output` is where it goes (None: the caller prints it).
     `append` (github) adds `content` to the end of `output` instead of replacing it.
     `commands` are workflow commands (`::add-mask::`) that must reach stdout before `content`
-    is written anywhere.
+    is written anywhere. `files` (the files format) maps each file name in the directory
+    `output` to its bytes; `content` is then the list of names.
     """
 
     content: bytes
@@ -34,6 +37,7 @@ class Rendered(NamedTuple):
     format: str
     append: bool = False
     commands: bytes = b""
+    files: Mapping[str, bytes] | None = None
 
 
 def refuse_sealed_output(output: Path, inputs: Sequence[Path]) -> None:
@@ -66,16 +70,27 @@ def _is_sealed(path: Path) -> bool:
 
 
 def write_output(rendered: Rendered) -> None:
-    """Write one output: atomically with mode 0600, or appended (github)."""
+    """Write one output: atomically with mode 0600, appended (github), or a directory of such
+    files (files)."""
     if rendered.output is None:
         raise UsageError("no output file", hint="pass -o FILE, or --stdout to print")
     if rendered.append:
         _append(rendered.output, rendered.content)
         return
+    if rendered.files is not None:
+        from .files import write_directory
+
+        write_directory(rendered.output, rendered.files)
+        return
+    make_private_dirs(rendered.output.parent)
+    write_private(rendered.output, rendered.content)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Replace `path` atomically with `data`, mode 0600 (its directory must exist)."""
     from ..fsio import atomic_write
 
-    make_private_dirs(rendered.output.parent)
-    atomic_write(rendered.output, rendered.content, mode=0o600)
+    atomic_write(path, data, mode=0o600)
 
 
 def write_outputs(outputs: Sequence[Rendered]) -> None:
@@ -87,9 +102,14 @@ def write_outputs(outputs: Sequence[Rendered]) -> None:
 
 
 def is_current(rendered: Rendered) -> bool:
-    """Whether the file on disk holds exactly `content` (False when it is missing)."""
+    """Whether the file on disk holds exactly `content` (False when it is missing); for the
+    files format, whether the directory holds exactly its files."""
     if rendered.output is None:
         raise UsageError("--check needs the file to compare with", hint="pass -o FILE")
+    if rendered.files is not None:
+        from .files import directory_is_current
+
+        return directory_is_current(rendered.output, rendered.files)
     try:
         with open(rendered.output, "rb") as fh:
             return fh.read(len(rendered.content) + 1) == rendered.content

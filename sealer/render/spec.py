@@ -25,9 +25,10 @@ __all__ = [
     "check_spec",
 ]
 
-FORMATS = ("dotenv", "shell", "systemd", "json", "yaml", "k8s", "template", "github")
-ENV_FORMATS = ("dotenv", "shell", "systemd", "github")  # one variable per flattened key
-NAMED_FORMATS = (*ENV_FORMATS, "k8s")  # the formats that flatten keys into names
+FORMATS = ("dotenv", "dotenv-literal", "shell", "systemd", "json", "yaml", "k8s", "template",
+           "github", "files")
+ENV_FORMATS = ("dotenv", "dotenv-literal", "shell", "systemd", "github")  # a variable per key
+NAMED_FORMATS = (*ENV_FORMATS, "k8s", "files")  # the formats that flatten keys into names
 GITHUB_FILES = ("env", "output")
 
 # type -> keys it must hold (all of them; basic-auth: at least one, as Kubernetes checks)
@@ -147,7 +148,7 @@ def _check_names(spec: RenderSpec) -> None:
     rule = spec.names
     if not rule.separator:
         raise _bad(spec, "the key separator must not be empty", hint="the default is _")
-    allowed = r"[-._A-Za-z0-9]*" if spec.format == "k8s" else r"[A-Za-z0-9_]*"
+    allowed = r"[-._A-Za-z0-9]*" if spec.format in ("k8s", "files") else r"[A-Za-z0-9_]*"
     for what, text in (("key separator", rule.separator), ("prefix", rule.prefix)):
         if not re.fullmatch(allowed, text):
             raise _bad(spec, f"the {what} {text!r} would make invalid names for {spec.format}",
