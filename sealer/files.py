@@ -325,7 +325,29 @@ def show_file(path: StrPath) -> dict[str, Any]:
         **({"versions": {key: [{"id": e["id"], "stages": e["stages"], "created": e["created"]}
                                for e in entries]
                          for key, entries in doc.versions.items()}} if doc.versions else {}),
+        **({"signatures": _signatures(doc)} if doc.signatures else {}),
     }
+
+
+def _signatures(doc: SealedDocument) -> list[dict[str, Any]]:
+    """Who signed, and whether each signature verifies over this content (no key needed);
+    the signer's principal name when sealer.yaml has one."""
+    from .config import project_for
+    from .signing import SignatureError, canonical_key, signer_of
+
+    project = project_for(Path(doc.source))
+    names = {canonical_key(text): name for name, text in project.principals.items()} \
+        if project is not None else {}
+    out = []
+    for entry in doc.signatures:
+        try:
+            signer_of(doc, entry)
+            valid = True
+        except SignatureError:
+            valid = False
+        out.append({"signer": entry.signer, "principal": names.get(canonical_key(entry.signer)),
+                    "valid": valid})
+    return out
 
 
 def _redact(node: Any, path: paths.Path, doc: SealedDocument) -> Any:

@@ -408,3 +408,34 @@ def test_the_discovery_hint_of_the_identity_option_names_every_source() -> None:
     assert ("Default: all of $SEALER_IDENTITY, $SEALER_IDENTITY_FILE, $SOPS_AGE_KEY, "
             "$SOPS_AGE_KEY_FILE, ~/.config/sealer/keys.txt, ~/.ssh/id_ed25519, ~/.ssh/id_rsa."
             in text)
+
+
+def test_unseal_dash_output_is_stdout(tmp_path: Path) -> None:
+    """`-o -` means stdout, as for render: never a plaintext file named `-`."""
+    from sealing import forge, new_identity
+
+    identity, recipient = new_identity()
+    key = tmp_path / "k.txt"
+    key.write_text(str(identity.native) + "\n")
+    key.chmod(0o600)
+    sealed = forge(tmp_path / "x.sealed.yaml", {"a": "b"}, [recipient.text])
+    result = run("unseal", sealed, "-o", "-", "-i", key, cwd=tmp_path)
+    assert (result.code, result.out) == (0, "a: b\n"), result.err
+    assert not (tmp_path / "-").exists()
+
+
+def test_show_lists_signatures_and_who_signed(tmp_path: Path) -> None:
+    from sealing import forge, new_identity
+
+    _, recipient = new_identity()
+    key = tmp_path / "release.key"
+    public = run("keygen", "--signing", "-o", key).out.strip()
+    (tmp_path / "sealer.yaml").write_text(
+        f"version: 1\nprincipals:\n  me: {recipient.text}\n  release: {public}\n"
+        "environments:\n  prod:\n    recipients: [me]\n"
+        "creation_rules:\n  - {path: '**', environment: prod}\n")
+    sealed = forge(tmp_path / "x.sealed.yaml", {"a": "b"}, [recipient.text], signing_key=key)
+    shown = json.loads(run("show", sealed, "--format", "json").out)
+    [signature] = shown["signatures"]
+    assert signature["principal"] == "release" and signature["valid"] is True
+    assert signature["signer"] == " ".join(public.split()[:2])

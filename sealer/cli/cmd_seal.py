@@ -181,7 +181,7 @@ def unseal(
     files: FilesArgument,
     output: Annotated[Path | None, typer.Option(
         "--output", "--out", "-o", metavar="FILE",
-        help="Write here (mode 0600) instead of stdout.")] = None,
+        help="Write here (mode 0600) instead of stdout; `-` is stdout.")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="yaml or json.")] = "yaml",
     metadata: Annotated[bool, typer.Option(
         "--metadata", help="Include metadata under a `sealer:` key.")] = False,
@@ -193,6 +193,8 @@ def unseal(
     from ..fsio import atomic_write
 
     check_format(fmt, ("yaml", "json"))
+    if output is not None and str(output) == "-":
+        output = None  # stdout, as everywhere: never a plaintext file named `-`
     if output is not None and len(files) > 1:
         raise UsageError("-o/--output needs exactly one file")
     if output is not None and output.exists() and (output.samefile(files[0])
