@@ -390,60 +390,6 @@ def test_check_staged_reports_every_change_of_access(tmp_path: Path) -> None:
     assert "the key of me (must be a recipient) changed" in result.out
 
 
-def test_merge_refuses_recipients_added_under_another_data_key(
-        tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Merging a branch whose (forged) version of a file keeps the id, adds a recipient and is
-    sealed under a data key of its own must not wrap our key, or our values, for that
-    recipient: the merge stops as a conflict and leaves our version."""
-    from datetime import UTC, datetime
-
-    from git_helpers import driver_repo
-
-    from sealer.core import seal
-    from sealer.files import seal_file
-
-    class SameId:
-        """The forger's seam: our public file id, their own random data key."""
-
-        def __init__(self, file_id: bytes) -> None:
-            self.file_id: bytes | None = file_id
-
-        def random(self, n: int) -> bytes:
-            if n == 16 and self.file_id is not None:
-                chosen, self.file_id = self.file_id, None
-                return chosen
-            return os.urandom(n)
-
-        def now(self) -> datetime:
-            return datetime.now(UTC).replace(microsecond=0)
-
-    require_tool("git")
-    repo = driver_repo(tmp_path, isolated_home, monkeypatch, SECRET)
-    sealed = repo / "app.sealed.yaml"
-    seal_file(b"token: ours-secret\nother: o\n", sealed, source="t", recipients=[ME_R])
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "start")
-    file_id = bytes.fromhex(yamlio.load(sealed.read_bytes(), source="t")["sealer"]["id"])
-    git(repo, "checkout", "-qb", "forged")
-    mallory = parse_recipient(str(pyrage.x25519.Identity.generate().to_public()))
-    forged = seal({"token": "ours-secret", "other": "forged"}, recipients=[ME_R, mallory],
-                  seam=SameId(file_id), source="forged")
-    sealed.write_text(forged.to_yaml())
-    git(repo, "commit", "-qam", "forged: add a recipient")
-    git(repo, "checkout", "-q", "main")
-    run("set", sealed, "token", "rotated-secret")
-    git(repo, "commit", "-qam", "ours")
-    mine = sealed.read_bytes()
-    merged = git(repo, "merge", "-q", "forged", "-m", "merge", check=False)
-    assert merged.returncode != 0
-    assert "sealed under another data key" in merged.stdout + merged.stderr
-    assert sealed.read_bytes() == mine  # our version, untouched: mallory gets nothing
-    assert mallory.text not in sealed.read_text()
-
-
-# -- B11: a planted data key is visible without a key, and nothing new is sealed under it ---
-
-
 class _SameId:
     """A forger's seam: the file's public id, then their own randomness (their data key)."""
 
@@ -460,6 +406,44 @@ class _SameId:
         from datetime import UTC, datetime
 
         return datetime.now(UTC).replace(microsecond=0)
+
+
+def test_merge_refuses_recipients_added_under_another_data_key(
+        tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Merging a branch whose (forged) version of a file keeps the id, adds a recipient and is
+    sealed under a data key of its own must not wrap our key, or our values, for that
+    recipient: the merge stops as a conflict and leaves our version."""
+
+    from git_helpers import driver_repo
+
+    from sealer.core import seal
+    from sealer.files import seal_file
+
+    require_tool("git")
+    repo = driver_repo(tmp_path, isolated_home, monkeypatch, SECRET)
+    sealed = repo / "app.sealed.yaml"
+    seal_file(b"token: ours-secret\nother: o\n", sealed, source="t", recipients=[ME_R])
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "start")
+    file_id = bytes.fromhex(yamlio.load(sealed.read_bytes(), source="t")["sealer"]["id"])
+    git(repo, "checkout", "-qb", "forged")
+    mallory = parse_recipient(str(pyrage.x25519.Identity.generate().to_public()))
+    forged = seal({"token": "ours-secret", "other": "forged"}, recipients=[ME_R, mallory],
+                  seam=_SameId(file_id), source="forged")
+    sealed.write_text(forged.to_yaml())
+    git(repo, "commit", "-qam", "forged: add a recipient")
+    git(repo, "checkout", "-q", "main")
+    run("set", sealed, "token", "rotated-secret")
+    git(repo, "commit", "-qam", "ours")
+    mine = sealed.read_bytes()
+    merged = git(repo, "merge", "-q", "forged", "-m", "merge", check=False)
+    assert merged.returncode != 0
+    assert "sealed under another data key" in merged.stdout + merged.stderr
+    assert sealed.read_bytes() == mine  # our version, untouched: mallory gets nothing
+    assert mallory.text not in sealed.read_text()
+
+
+# -- B11: a planted data key is visible without a key, and nothing new is sealed under it ---
 
 
 def _plant(sealed: Path) -> None:
