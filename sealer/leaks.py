@@ -21,6 +21,7 @@ from .document import looks_sealed
 from .errors import SealerError
 from .fsio import read_bytes
 from .policy import RULES, Finding
+from .render.banner import BANNER_PREFIX, BANNER_WARNING
 from .sealedfiles import is_sealed_name, is_yaml_name, sealed_forms
 
 __all__ = ["PATTERNS", "read_head", "scan_files"]
@@ -39,7 +40,8 @@ PATTERNS: dict[str, re.Pattern[bytes]] = {
 }
 # The first line of what `render -f dotenv|shell|systemd` writes (render.flatten.banner; a
 # test renders real files to hold the two together).
-RENDERED_BANNER = re.compile(rb"# Rendered by sealer from [^\n]*do not commit")
+RENDERED_BANNER = re.compile(re.escape(BANNER_PREFIX.encode()) + rb"[^\n]*"
+                             + re.escape(BANNER_WARNING.encode()))
 _SECRET_KIND = re.compile(rb"^kind:[ \t]*[\"']?Secret[\"']?[ \t\r]*$", re.MULTILINE)
 _OUTPUT_HINT = ("a rendered output is plaintext: remove it from the commit (git rm --cached "
                  "FILE), add it to .gitignore, and render where it is used (sealer render)")

@@ -113,4 +113,6 @@ def banner(merged: Merged) -> str:
     """The comment line that opens the env-style files: where they came from, and a warning."""
     names = "".join(c if c.isprintable() and c != "\\" else "?"
                     for c in ", ".join(f.name for f in merged.files))  # never ends the comment
-    return f"# Rendered by sealer from {names}. Plaintext secrets: do not edit, do not commit.\n"
+    from .banner import banner_line
+
+    return banner_line(names)
