@@ -25,12 +25,14 @@ from .document import SealedDocument, read_sealed
 from .errors import PolicyError, SealerError
 from .fsio import atomic_write
 from .keys import Identity
+from .printable import printable
 
 if TYPE_CHECKING:
     from .config import Config, Environment
     from .signing import SigningKey
 
 __all__ = [
+    "DROP_SIGNATURES_ENV",
     "Identities",
     "SignerRule",
     "WriteGate",
@@ -42,6 +44,9 @@ __all__ = [
 ]
 
 Identities = Sequence[Identity] | None
+
+
+DROP_SIGNATURES_ENV = "SEALER_DROP_SIGNATURES"
 
 
 class Written(NamedTuple):
@@ -218,8 +223,11 @@ def authorize_write(path: Path, recipients: Sequence[str] | None = None, *,
     project = project_for(path)
     environment = project.environment_for(path) if project is not None else None
     gate = WriteGate(path, _signing_key(path), project, environment)
-    if recipients is None and path.is_file():
-        recipients = _current_recipients(path)
+    current = _parsed(read_sealed, path) if path.is_file() else None
+    if current is not None and current.signatures and gate.signing_key is None:
+        _refuse_unsigned_over_signed(current, path)
+    if recipients is None and current is not None:
+        recipients = [w.recipient for w in current.recipients]
     if recipients is not None:
         gate.check_recipients(recipients)
     if keeps_data_key and path.is_file():
@@ -269,11 +277,19 @@ def _vouched(document: SealedDocument, path: Path) -> bool:
     return any(key in rule.keys for key in valid_signers(document)[0])
 
 
-def _current_recipients(path: Path) -> list[str] | None:
-    try:
-        return [w.recipient for w in read_sealed(path).recipients]
-    except SealerError:
-        return None  # not (yet) a sealed file: the writer itself reports that
+def _refuse_unsigned_over_signed(current: SealedDocument, path: Path) -> None:
+    """An unsigned write over a signed file would drop its signatures: a reviewer who relied
+    on "signed by alice" would see the file silently lose it. Refused unless the user says so
+    (docs/SIGNING.md)."""
+    if os.environ.get(DROP_SIGNATURES_ENV) == "1":
+        return
+    from .signing import short_key
+
+    signers = ", ".join(printable(short_key(s.signer)) for s in current.signatures)
+    raise PolicyError(f"the file is signed ({signers}) and SEALER_SIGNING_KEY is not set: an "
+                      "unsigned write would drop the signature; nothing was changed",
+                      file=str(path), hint=f"set SEALER_SIGNING_KEY to sign the result, or "
+                                           f"{DROP_SIGNATURES_ENV}=1 to write it unsigned")
 
 
 def _signing_key(path: Path) -> SigningKey | None:

@@ -399,7 +399,7 @@ def enforce_trust(document: SealedDocument,
     if not document.signatures:
         raise SignatureError("is not signed; signatures are required here",
                              file=document.source, hint=f"expected a signature by {expected}")
-    found = ", ".join(_short(k) for k in keys) or "no valid signature"
+    found = ", ".join(short_key(k) for k in keys) or "no valid signature"
     raise SignatureError(f"not signed by a trusted key (found: {found})",
                          file=document.source, hint=f"expected a signature by {expected}")
 
@@ -409,7 +409,7 @@ def _names(signers: Iterable[TrustedSigner]) -> str:
     return ", ".join(names) or "(nobody: the trusted signers list is empty)"
 
 
-def _short(key: str) -> str:
+def short_key(key: str) -> str:
     kind, _, body = key.partition(" ")
     return f"{kind} {body[:16]}…"
 

@@ -87,3 +87,57 @@ def test_merge_of_the_same_key_conflicts_without_leaking(repo: Path) -> None:
     assert "pw-feature" not in output and "pw-main" not in output
     assert sealed.read_bytes() == ours  # a valid sealed file, no markers
     assert get_value(sealed, "db.password", [ALICE]) == "pw-main"
+
+
+def test_merge_of_a_signed_file_never_drops_its_signature(
+        repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import subprocess
+
+    key = tmp_path / "signer"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    monkeypatch.setenv("SEALER_SIGNING_KEY", str(key))
+    sealed = start(repo)
+    git(repo, "checkout", "-qb", "feature")
+    set_value(sealed, "token", "t-feature", [ALICE])
+    git(repo, "commit", "-qam", "feature token")
+    git(repo, "checkout", "-q", "main")
+    set_value(sealed, "db.password", "pw-main", [ALICE])
+    git(repo, "commit", "-qam", "main password")
+    unsigned = {k: v for k, v in os.environ.items() if k != "SEALER_SIGNING_KEY"}
+    refused = git(repo, "merge", "--no-edit", "feature", check=False, env=unsigned)
+    assert refused.returncode != 0  # a conflict to resolve, not a silently unsigned file
+    assert "SEALER_SIGNING_KEY is not set" in refused.stdout + refused.stderr
+    git(repo, "merge", "--abort")
+    merged = git(repo, "merge", "--no-edit", "feature", check=False)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert len(read_sealed(sealed).signatures) == 1
+    assert unseal_file(sealed, [ALICE])["token"] == "t-feature"
+
+
+def test_git_keeps_working_without_sealer_on_path(repo: Path) -> None:
+    import os
+    import shutil
+
+    sealed = start(repo)
+    (repo / "notes.txt").write_text("one\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "notes")
+    set_value(sealed, "token", "t-2", [ALICE])
+    (repo / "notes.txt").write_text("two\n")
+    git_dir = Path(shutil.which("git") or "/usr/bin/git").parent
+    bare = {**os.environ, "PATH": f"{git_dir}{os.pathsep}/usr/bin{os.pathsep}/bin"}
+    assert shutil.which("sealer", path=bare["PATH"]) is None, "sealer installed system-wide"
+    diff = git(repo, "diff", check=False, env=bare)
+    assert diff.returncode == 0, diff.stderr
+    assert "+two" in diff.stdout  # the other file's diff is not lost
+    assert "not on PATH" in diff.stderr and "t-2" not in diff.stdout
+    git(repo, "commit", "-qam", "both")
+    git(repo, "checkout", "-qb", "feature", "HEAD~1")
+    set_value(sealed, "token", "t-feature", [ALICE])
+    git(repo, "commit", "-qam", "feature")
+    merged = git(repo, "merge", "--no-edit", "main", check=False, env=bare)
+    assert merged.returncode != 0
+    assert "sealer is not on PATH" in merged.stdout + merged.stderr
+    assert read_sealed(sealed).signatures == []  # still a valid sealed file: this branch's
+    assert "<<<<<<<" not in sealed.read_text()

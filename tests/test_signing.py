@@ -170,6 +170,29 @@ def test_signatures_on_write_and_resigning(tmp_path: Path, keys: dict[str, Path]
     assert [s.signer for s in doc.signatures] == [pub(keys, "bob")]
 
 
+def test_an_unsigned_write_never_drops_a_signature_silently(
+        tmp_path: Path, keys: dict[str, Path], age_key: tuple[Path, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEALER_SIGNING_KEY", str(keys["alice"]))
+    path = sealed(tmp_path, age_key[1])
+    monkeypatch.delenv("SEALER_SIGNING_KEY")
+    before = path.read_bytes()
+    key = {"SEALER_IDENTITY_FILE": str(age_key[0])}
+    for args in (("set", str(path), "db.user", "app"), ("unset", str(path), "db.password"),
+                 ("rekey", str(path))):
+        refused = run(*args, env=key)
+        assert refused.code == 1, refused.err
+        assert "signed (ssh-ed25519" in refused.err and "nothing was changed" in refused.err
+        assert "SEALER_DROP_SIGNATURES=1" in refused.err
+        assert "hunter2" not in refused.err
+        assert path.read_bytes() == before  # old version, untouched
+    dropped = run("set", str(path), "db.user", "app",
+                  env={**key, "SEALER_DROP_SIGNATURES": "1"})
+    assert dropped.code == 0, dropped.err
+    assert read_sealed(path).signatures == []  # said so explicitly: written unsigned
+    assert run("set", str(path), "db.user", "b", env=key).code == 0  # nothing left to drop
+
+
 def test_signatures_only_after_the_mac(tmp_path: Path, keys: dict[str, Path],
                                        age_key: tuple[Path, str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:

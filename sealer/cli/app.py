@@ -15,7 +15,7 @@ app = typer.Typer(
     help="Encrypted secrets in git: seal YAML for named age/SSH keys, read and change it, "
          "and keep every change reviewable.\n\nRun `sealer COMMAND --help` for examples.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -31,11 +31,23 @@ from . import run_git
 __all__ = ["Conflict", "merge_files", "merge_trees", "setup", "textconv"]
 
 ATTRIBUTES = "".join(f"*{suffix} diff=sealer merge=sealer\n" for suffix in SEALED_SUFFIXES)
+# git runs both through `sh -c`. Each is a small shell function, so that a machine without
+# sealer on PATH (a CI job, a colleague's laptop) still gets a whole `git diff` — the sealed
+# file as stored, with a note on stderr saying why — instead of git aborting the diff of every file,
+# and a merge stops at a conflict that says what is missing.
+TEXTCONV = ('sealer_textconv() { if command -v sealer >/dev/null 2>&1; then '
+            'exec sealer git textconv "$1"; fi; '
+            'echo "sealer: not on PATH; git diff shows sealed files as stored (install '
+            'sealer to see keys)" >&2; cat "$1"; }; sealer_textconv')
+MERGE_DRIVER = ('sealer_merge() { if command -v sealer >/dev/null 2>&1; then '
+                'exec sealer git merge-driver "$@"; fi; '
+                'echo "sealer: $4: sealer is not on PATH; install it to merge sealed files key '
+                'by key" >&2; exit 1; }; sealer_merge %O %A %B %P')
 GIT_CONFIG = {
-    "diff.sealer.textconv": "sealer git textconv",
+    "diff.sealer.textconv": TEXTCONV,
     "diff.sealer.cachetextconv": "false",
     "merge.sealer.name": "sealer key-level merge of sealed files",
-    "merge.sealer.driver": "sealer git merge-driver %O %A %B %P",
+    "merge.sealer.driver": MERGE_DRIVER,
 }
 
 
