@@ -18,6 +18,12 @@ with `sealer-KIND-PID-RANDOM`, holds for private_tempdir() directories: `sealer 
 CLI start, for the price of one directory listing) removes those a killed sealer left.
 
 Writers to one directory are serialised with an advisory lock on that directory (`locked`).
+
+Symbolic links. A write of a path that is a symbolic link replaces the file it points to and
+keeps the link, and the lock is taken on that file's directory, so writers through the link
+and through the target are serialised. A link whose target lies outside the work tree holding
+the link (outside git: the link's directory) is refused: a repository never makes sealer write
+elsewhere.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ __all__ = [
     "read_bytes",
     "remove_abandoned_tempdirs",
     "remove_abandoned_temporaries",
+    "work_tree_of",
+    "write_target",
 ]
 
 StrPath = str | os.PathLike[str]  # what the library's public functions accept as a file
@@ -128,12 +136,42 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+def work_tree_of(path: Path) -> Path | None:
+    """The top of the git work tree holding `path` (a directory with `.git`), found without
+    running git; None outside one."""
+    start = path.absolute()
+    for candidate in (start.parent, *start.parent.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+def write_target(path: Path) -> Path:
+    """The file a write of `path` replaces: `path`, or the file a symbolic link `path` points
+    to, when that stays inside the link's work tree (see the module docstring)."""
+    if not path.is_symlink():
+        return path
+    try:
+        target = path.resolve(strict=False)
+    except (OSError, RuntimeError):  # a loop of links
+        raise SealerError("is a loop of symbolic links; nothing was written", file=str(path),
+                          hint="replace the link by the file it should be") from None
+    root = (work_tree_of(path) or path.absolute().parent).resolve()
+    if not target.is_relative_to(root) or target == root:
+        raise SealerError(f"is a symbolic link to {target}, outside {root}; sealer does not "
+                          "write through it, nothing was written", file=str(path),
+                          hint="replace the link by the file, or name the target directly")
+    return target
+
+
 def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
-    """Replace `path` with `data` atomically (see the module docstring).
+    """Replace `path` with `data` atomically (see the module docstring); through a symbolic
+    link, its target (`write_target`).
 
     `mode` defaults to the existing file's mode, or 0644 minus the umask for a new file. Plaintext
     outputs pass 0o600. The content is written 0600 and only chmod-ed before it gets a name.
     """
+    path = write_target(path)
     directory = path.parent if str(path.parent) else Path(".")
     if mode is None:
         mode = _existing_mode(path)
@@ -269,8 +307,10 @@ def locked(path: Path, *, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[Non
     """Hold the writer lock for `path` (an flock on its directory) for the block.
 
     Locking the directory rather than the file survives the rename that replaces the file and
-    needs no lock file that could be left behind or committed.
+    needs no lock file that could be left behind or committed. Through a symbolic link, the
+    target's directory is locked, as that is where the write goes.
     """
+    path = write_target(path)
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..environ import child_environment
 from ..errors import SealerError
+from ..fsio import work_tree_of  # one home, in the base layer: the write path needs it too
 
 __all__ = ["blob_at", "head_blob", "repository_root", "run_git", "staged_blob", "staged_paths",
            "work_tree_of"]
@@ -35,16 +36,6 @@ def run_git(args: list[str], cwd: Path, *, check: bool = True,
                               hint="run this inside a git repository")
         return None
     return result.stdout
-
-
-def work_tree_of(path: Path) -> Path | None:
-    """The top of the git work tree holding `path` (a directory with `.git`), found without
-    running git; None outside one."""
-    start = path.absolute()
-    for candidate in (start.parent, *start.parent.parents):
-        if (candidate / ".git").exists():
-            return candidate
-    return None
 
 
 def repository_root(cwd: Path) -> Path:
