@@ -370,7 +370,7 @@ def check_file(file: Path, config: Config | None, *, identities: Sequence[Identi
         return [_structure(file, exc)]
     rule = config.rule_for(file) if config else None
     subject = Subject(file, document, raw, {}, config, rule, now)
-    findings = list(file_rules(subject)) + list(_schema_shape(subject))
+    findings = list(file_rules(subject)) + list(_schema_shape(subject)) + list(_schedules(subject))
     comparison = staged if staged is not None else baseline
     if comparison is not None:
         findings += _rollback(subject, comparison)
@@ -478,6 +478,21 @@ def _schema_shape(s: Subject) -> Iterator[Finding]:
         for issue in validate_shape(node, schema, lambda p, base=path: rule.is_clear((*base, *p))):
             yield s.finding("schema-mismatch", f"{name}: {issue.message}",
                             path=(*path, *issue.path) or None)
+
+
+def _schedules(s: Subject) -> Iterator[Finding]:
+    """Rotation settings whose schedule is malformed (FORMAT.md §10.1): a finding here, where
+    `rotation status` would say only "invalid" and `rotate --due` would stop."""
+    from .rotation.schedule import schedule_of
+    from .rotation.versions import rotation_entries
+
+    for key, rotation in rotation_entries(s.document.metadata):
+        try:
+            schedule_of(rotation)
+        except SealerError as exc:
+            where = ("metadata", "keys", key, "rotation") if key else ("metadata", "rotation")
+            yield s.finding("sealed-structure", exc.message, where=where,
+                            path=parse_path(key) if key else None, hint=exc.hint)
 
 
 def _with_key(s: Subject, identities: Sequence[Identity]) -> list[Finding]:

@@ -101,7 +101,7 @@ class Opened:
                          for e in entries]
         return out
 
-    def _decrypt_version(self, node: Any, base: Path, path: Path, vid: int) -> Any:
+    def _decrypt_version(self, node: Any, base: Path, path: Path, vid: int | str) -> Any:
         if isinstance(node, dict):
             return {k: self._decrypt_version(v, base, (*path, k), vid) for k, v in node.items()}
         if isinstance(node, list):
@@ -111,9 +111,9 @@ class Opened:
         except IntegrityError:
             raise tampered(self.document.source) from None
 
-    def version_plaintexts(self) -> dict[tuple[int, Path], tuple[str, bytes, str]]:
+    def version_plaintexts(self) -> dict[tuple[int | str, Path], tuple[str, bytes, str]]:
         """(version id, full path) -> (type, plaintext, token) of every version token."""
-        out: dict[tuple[int, Path], tuple[str, bytes, str]] = {}
+        out: dict[tuple[int | str, Path], tuple[str, bytes, str]] = {}
         for _text, vid, path, token in self.document.version_tokens():
             try:
                 type_name, plain = self.keys.decrypt(path, token, vid)
@@ -210,7 +210,7 @@ class _Plan(NamedTuple):
     header: Header
     wrapped: list[WrappedKey]
     reuse: dict[Path, tuple[str, bytes, str]]
-    version_reuse: dict[tuple[int, Path], tuple[str, bytes, str]]
+    version_reuse: dict[tuple[int | str, Path], tuple[str, bytes, str]]
 
 
 def seal(
@@ -334,7 +334,7 @@ def _encrypt_versions(versions: dict[str, list[dict[str, Any]]], plan: _Plan,
     return out
 
 
-def _encrypt_version(node: Any, base: Path, path: Path, vid: int, plan: _Plan,
+def _encrypt_version(node: Any, base: Path, path: Path, vid: int | str, plan: _Plan,
                      seam: Seam) -> Any:
     if isinstance(node, dict):
         return {k: _encrypt_version(v, base, (*path, k), vid, plan, seam)

@@ -37,7 +37,13 @@ TOP_LEVEL = ("sealer", "data", "metadata", "recipients", "mac")
 RESERVED_KEY = "sealer"
 VERSIONS = "versions"  # FORMAT.md §10: optional, between `data` and `metadata`, when non-empty
 VERSION_FIELDS = ("id", "stages", "created", "value")
-STAGES = ("PENDING", "PREVIOUS")
+STAGES = ("PENDING", "PREVIOUS")  # the labels sealer's rotation moves; CURRENT is `data`
+# FORMAT.md §10.2: a version id is a positive int (files before 0.2) or, as AWS Secrets Manager's
+# VersionId / ClientRequestToken, 32-64 characters; a staging label as AWS's (1-256 characters,
+# at most 20 per version).
+VERSION_ID = re.compile(r"[A-Za-z0-9_-]{32,64}\Z")
+STAGE_LABEL = re.compile(r"[A-Za-z0-9_.@+=,:/-]{1,256}\Z")
+MAX_LABELS = 20
 OPTIONAL_LAST = "signatures"  # FORMAT.md §11: optional, after `mac`, not under the MAC
 HEADER_FIELDS = ("format", "id", "serial", "created", "modified")
 _FILE_ID = re.compile(r"[0-9a-f]{32}\Z")
@@ -162,7 +168,7 @@ class SealedDocument:
         """(path, token) of every encrypted value, in document order."""
         return [(p, v) for p, v in leaves(self.data) if is_token(v)]
 
-    def version_tokens(self) -> list[tuple[str, int, Path, str]]:
+    def version_tokens(self) -> list[tuple[str, int | str, Path, str]]:
         """(key text, version id, full path, token) of every version token (FORMAT.md §10)."""
         out = []
         for text, entries in self.versions.items():
@@ -315,20 +321,42 @@ def _versions(raw: Any, data: dict[str, Any], source: str) -> dict[str, list[dic
             raise _bad(source, f"versions.{text} must be a non-empty list")
         for entry in entries:
             _version_entry(entry, text, source)
-        ids = [e["id"] for e in entries]
-        if ids != sorted(set(ids)):
-            raise _bad(source, f"versions.{text}: ids must be increasing")
+        ids = [str(e["id"]) for e in entries]
+        if len(ids) != len(set(ids)):
+            raise _bad(source, f"versions.{text}: version ids must be unique")
+        labels = [label for e in entries for label in e["stages"]]
+        if len(labels) != len(set(labels)):
+            raise _bad(source, f"versions.{text}: a staging label is on two versions")
     return raw
+
+
+def valid_version_id(vid: Any) -> bool:
+    """A version id as FORMAT.md §10.2 allows it: a positive int (older files) or a token."""
+    if isinstance(vid, bool):
+        return False
+    if isinstance(vid, int):
+        return vid >= 1
+    return isinstance(vid, str) and VERSION_ID.match(vid) is not None
+
+
+def valid_labels(stages: Any) -> bool:
+    """Staging labels of one version: unique, AWS's characters, not CURRENT (that is `data`)."""
+    return (isinstance(stages, list) and len(stages) <= MAX_LABELS
+            and len(set(map(str, stages))) == len(stages)
+            and all(isinstance(s, str) and STAGE_LABEL.match(s) and s != "CURRENT"
+                    for s in stages))
 
 
 def _version_entry(entry: Any, text: str, source: str) -> None:
     if not isinstance(entry, dict) or tuple(entry) != VERSION_FIELDS:
         raise _bad(source, f"each version of {text} must hold {', '.join(VERSION_FIELDS)}")
     vid, stages = entry["id"], entry["stages"]
-    if not isinstance(vid, int) or isinstance(vid, bool) or vid < 1:
-        raise _bad(source, f"versions.{text}: id must be a positive integer")
-    if not isinstance(stages, list) or not set(stages) <= set(STAGES) or len(stages) > 1:
-        raise _bad(source, f"versions.{text}: stages must be [], [PENDING] or [PREVIOUS]")
+    if not valid_version_id(vid):
+        raise _bad(source, f"versions.{text}: id must be a positive integer or 32-64 letters, "
+                           "digits, - or _")
+    if not valid_labels(stages):
+        raise _bad(source, f"versions.{text}: stages must be a list of at most {MAX_LABELS} "
+                           "distinct staging labels (not CURRENT)")
     if not isinstance(entry["created"], str) or not _TIME.match(entry["created"]):
         raise _bad(source, f"versions.{text}: created must be a time like 2026-01-31T12:00:00Z")
     if not all(is_token(v) for _, v in _value_leaves(entry["value"])):

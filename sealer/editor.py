@@ -28,6 +28,7 @@ from .errors import SealerError, UsageError
 from .fsio import StrPath, as_path, locked, private_tempdir, remove_abandoned_tempdirs
 from .keys import Recipient
 from .plaintext import METADATA_KEY, parse_plaintext
+from .rotation.versions import WriteIntent, versioned_write
 
 __all__ = ["edit_file", "editor_command"]
 
@@ -95,9 +96,13 @@ MAX_ATTEMPTS = 20  # no person fixes one file this many times in a row
 MAX_SAME = 3  # the same invalid text handed back this many times: the editor is not editing
 
 
-def _edit_loop(file: Path, text: str, run: RunEditor, source: str
-               ) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
-    """Run the editor until the file parses; None when the user quits without saving.
+Edited = tuple[dict[str, Any], dict[str, Any] | None]
+
+
+def _edit_loop(file: Path, text: str, run: RunEditor, source: str,
+               accept: Callable[[Edited], None] | None = None) -> Edited | None:
+    """Run the editor until the file parses (and `accept` does not refuse it: a SealerError
+    it raises is shown like a YAML error); None when the user quits without saving.
     SealerError, nothing changed, when the editor keeps handing back invalid YAML."""
     attempts, same, last = 0, 0, ""
     while True:
@@ -108,7 +113,10 @@ def _edit_loop(file: Path, text: str, run: RunEditor, source: str
         if edited == text.encode("utf-8"):
             return None
         try:
-            return parse_plaintext(edited, source=source)
+            result = parse_plaintext(edited, source=source)
+            if accept is not None:
+                accept(result)
+            return result
         except SealerError as exc:  # invalid YAML or not UTF-8: show it and edit again
             shown = _strip_error(edited.decode("utf-8", errors="replace"))
             same, last = (same + 1 if shown == last else 1), shown
@@ -150,8 +158,10 @@ def _strip_error(text: str) -> str:
 
 def edit_file(path: StrPath, identities: Identities = None, *, run: RunEditor | None = None,
               recipients: Sequence[Recipient] | None = None,
-              seam: Seam | None = None) -> Written | None:
-    """Edit a sealed file (or create it when `recipients` are given); None if nothing changed."""
+              seam: Seam | None = None, intent: WriteIntent | None = None) -> Written | None:
+    """Edit a sealed file (or create it when `recipients` are given); None if nothing changed.
+    A change to a rotated key that a write may not make (FORMAT.md §10) is shown in the editor
+    like invalid YAML, so the edit is never lost to it."""
     path = as_path(path)
     run = run or run_editor(editor_command())
     remove_abandoned_tempdirs()  # plaintext an edit killed with SIGKILL left behind
@@ -167,19 +177,30 @@ def edit_file(path: StrPath, identities: Identities = None, *, run: RunEditor | 
     with private_tempdir("edit") as tmp:
         try:
             result = _edit_loop(tmp / (path.name.removesuffix(".yaml") + ".plain.yaml"),
-                                _render(path.name, plain, metadata), run, str(path))
+                                _render(path.name, plain, metadata), run, str(path),
+                                _versions_check(opened, path, intent))
         except SealerError as exc:
             exc.file = exc.file or str(path)
             raise
     if result is None:
         return None
     data, new_metadata = result
-    return _save(path, gate, opened, data, new_metadata or {}, recipients, seam)
+    return _save(path, gate, opened, data, new_metadata or {}, recipients, seam, intent)
+
+
+def _versions_check(opened: Opened | None, path: Path, intent: WriteIntent | None
+                    ) -> Callable[[Edited], None] | None:
+    if opened is None:
+        return None
+
+    def accept(edited: Edited) -> None:
+        versioned_write(opened, edited[0], edited[1] or {}, file=path, intent=intent)
+    return accept
 
 
 def _save(path: Path, gate: WriteGate, opened: Opened | None, data: dict[str, Any],
           metadata: dict[str, Any], recipients: Sequence[Recipient] | None,
-          seam: Seam | None) -> Written:
+          seam: Seam | None, intent: WriteIntent | None) -> Written:
     with locked(path):
         if opened is not None and read_sealed(path).header.serial != opened.document.header.serial:
             raise SealerError(
@@ -188,6 +209,10 @@ def _save(path: Path, gate: WriteGate, opened: Opened | None, data: dict[str, An
         if opened is None and path.exists():
             raise SealerError("was created while you were editing; your edit was not saved",
                               file=str(path))
+        versioned = versioned_write(opened, data, metadata, file=path, intent=intent) \
+            if opened is not None else None
+        if versioned is not None:  # a rotated key changed: a new version (FORMAT.md §10)
+            metadata = versioned[0]
         new = seal(data, previous=opened, recipients=recipients, metadata=metadata, seam=seam,
-                   source=str(path))
+                   versions=versioned[1] if versioned else None, source=str(path))
         return gate.commit(opened.document if opened else None, new)

@@ -103,7 +103,7 @@ def _path_bytes(path: Path) -> bytes:
     return bytes(out)
 
 
-def _aad(file_id: bytes, path: Path, type_name: str, version: int | None = None) -> bytes:
+def _aad(file_id: bytes, path: Path, type_name: str, version: int | str | None = None) -> bytes:
     """FORMAT.md §3.2; with `version`, the separate domain of version tokens (§10)."""
     domain = "sealer-value" if version is None else "sealer-version"
     tail = b"" if version is None else _text(str(version))
@@ -140,12 +140,13 @@ class Keys:
         return _hkdf(self.data_key, self.file_id, "sealer v1 key commitment")[:16].hex()
 
     def encrypt(self, path: Path, type_name: str, plaintext: bytes, nonce: bytes,
-                version: int | None = None) -> str:
+                version: int | str | None = None) -> str:
         aad = _aad(self.file_id, path, type_name, version)
         sealed = self._aead.encrypt(nonce, plaintext, aad)
         return f"ENC[{type_name},{base64.b64encode(nonce + sealed).decode('ascii')}]"
 
-    def decrypt(self, path: Path, token: str, version: int | None = None) -> tuple[str, bytes]:
+    def decrypt(self, path: Path, token: str,
+                version: int | str | None = None) -> tuple[str, bytes]:
         """(type, plaintext) of a token; IntegrityError if it does not authenticate."""
         from cryptography.exceptions import InvalidTag
 

@@ -21,6 +21,7 @@ from .errors import NoIdentityError, SealerError, UsageError
 from .fsio import StrPath, as_path, locked, read_bytes
 from .keys import Recipient, parse_recipient
 from .plaintext import METADATA_KEY, parse_input
+from .rotation.versions import WriteIntent, versioned_write
 from .sealedfiles import sealed_name
 
 __all__ = [
@@ -82,6 +83,7 @@ def seal_file(
     force: bool = False,
     input_type: str = "yaml",
     seam: Seam | None = None,
+    intent: WriteIntent | None = None,
 ) -> Written:
     """Seal plaintext `text` (YAML, or dotenv) into `output`, updating it if it is already a
     sealed file.
@@ -107,8 +109,12 @@ def seal_file(
         check_values(data, effective, project, output)
         stamped = stamp_expiry(data, effective, project, output)
         metadata = stamped if stamped != effective else metadata
+        versioned = versioned_write(previous, data, stamped, file=output, intent=intent) \
+            if previous is not None else None
+        if versioned is not None:  # a rotated key changed: a new version (FORMAT.md §10)
+            metadata = versioned[0]
         new = seal(data, previous=previous, recipients=recipients, metadata=metadata, seam=seam,
-                   source=str(output))
+                   versions=versioned[1] if versioned else None, source=str(output))
         return gate.commit(previous.document if previous else None, new)
 
 
@@ -248,9 +254,10 @@ def unseal_file(path: StrPath, identities: Identities = None, *,
 
 
 def get_value(path: StrPath, key: str, identities: Identities = None, *,
-              stage: str = "current") -> Any:
-    """One decrypted value (or subtree) by key path; `stage` previous/pending reads the version
-    with that label (docs/FORMAT.md §10)."""
+              stage: str = "current", version_id: str | None = None) -> Any:
+    """One decrypted value (or subtree) by key path; `stage` (previous, pending or any
+    staging label) or `version_id` reads that version of a rotated key (FORMAT.md §10), of the
+    key itself or of any path inside it (`db.password` of the rotated `db`)."""
     path = as_path(path)
     key_path = paths.parse_path(key)
     opened = open_file(path, identities, action="get", keys=[key])
@@ -258,31 +265,44 @@ def get_value(path: StrPath, key: str, identities: Identities = None, *,
         value = opened.value(key_path)
     except KeyError:
         raise _no_key(path, key, opened.document.data) from None
-    if stage == "current":
+    label = stage.upper() if stage.lower() in ("current", "previous", "pending") else stage
+    if label == "CURRENT" and version_id is None:
         return value
-    return _staged_value(opened, key_path, stage.upper(), path)
+    return _version_value(opened, key_path, path, value, label, version_id)
 
 
-def _staged_value(opened: Opened, key_path: paths.Path, stage: str, path: Path) -> Any:
-    """The `stage` version of `key_path`: of the rotated key itself or of any path inside it
-    (`db.password` of the rotated `db`)."""
-    versions = opened.versions()
+def _version_value(opened: Opened, key_path: paths.Path, path: Path, current: Any, label: str,
+                   version_id: str | None) -> Any:
+    from .rotation.versions import current_of, rotation_entries
+
     key = paths.format_path(key_path)
+    what = f"version {version_id}" if version_id is not None else f"{label} version"
+    settings = dict(rotation_entries(opened.document.metadata))
+    versions = opened.versions()
     for cut in range(len(key_path), 0, -1):
         rotated = paths.format_path(key_path[:cut])
-        if rotated not in versions:
+        if rotated not in settings and rotated not in versions:
             continue
         hint = f"`sealer versions {path} {rotated}` lists its versions"
-        for entry in versions[rotated]:
-            if stage in entry["stages"]:
+        cur = current_of(settings.get(rotated, {}), opened.document.header.created)
+        is_current = (str(cur.id) == version_id if version_id is not None
+                      else label == "CURRENT" or label in cur.labels)
+        if is_current and (label == "CURRENT" or label in cur.labels):
+            return current
+        for entry in versions.get(rotated, []):
+            if (str(entry["id"]) == version_id if version_id is not None
+                    else label in entry["stages"]) and (
+                    label == "CURRENT" or label in entry["stages"]):
                 try:
                     return paths.get(entry["value"], key_path[cut:])
                 except KeyError:
-                    raise SealerError(f"{key} has no {stage} version: the {stage} version of "
-                                      f"{rotated} has no {paths.format_path(key_path[cut:])}",
+                    raise SealerError(f"{key} has no {what}: the {what} of {rotated} has no "
+                                      f"{paths.format_path(key_path[cut:])}",
                                       file=str(path), hint=hint) from None
-        raise SealerError(f"{key} has no {stage} version", file=str(path), hint=hint)
-    raise SealerError(f"{key} has no {stage} version", file=str(path),
+        raise SealerError(f"{key} has no {what}" + (f" labelled {label}" if version_id
+                                                     and label != "CURRENT" else ""),
+                          file=str(path), hint=hint)
+    raise SealerError(f"{key} has no {what}", file=str(path),
                       hint=f"`sealer versions {path} {key}` lists its versions")
 
 
@@ -368,10 +388,15 @@ def recipients_list(path: StrPath) -> list[str]:
 # -- write -----------------------------------------------------------------------------------
 
 
-def _reseal(opened: Opened, gate: WriteGate, plain: dict[str, Any], **kwargs: Any) -> Written:
+def _reseal(opened: Opened, gate: WriteGate, plain: dict[str, Any], *,
+            intent: WriteIntent | None = None, **kwargs: Any) -> Written:
     doc = opened.document
     path = Path(doc.source)
     metadata = kwargs.get("metadata") or doc.metadata
+    versioned = versioned_write(opened, plain, metadata, file=path, intent=intent)
+    if versioned is not None:  # a rotated key changed: a new version (FORMAT.md §10)
+        metadata = kwargs["metadata"] = versioned[0]
+        kwargs["versions"] = versioned[1]
     project = project_for(path)
     check_values(plain, metadata, project, path)
     stamped = stamp_expiry(plain, metadata, project, path)
@@ -382,8 +407,9 @@ def _reseal(opened: Opened, gate: WriteGate, plain: dict[str, Any], **kwargs: An
 
 
 def set_value(path: StrPath, key: str, value: Any, identities: Identities = None, *,
-              seam: Seam | None = None) -> Written:
-    """Set one key (creating mappings on the way) and re-seal."""
+              seam: Seam | None = None, intent: WriteIntent | None = None) -> Written:
+    """Set one key (creating mappings on the way) and re-seal. A rotated key gets a new
+    version (FORMAT.md §10; `intent` says what the user allowed)."""
     path = as_path(path)
     key_path = paths.parse_path(key)
     with _editing(path, identities, "set", [key]) as (opened, gate):
@@ -393,7 +419,7 @@ def set_value(path: StrPath, key: str, value: Any, identities: Identities = None
         except KeyError:
             raise SealerError(f"cannot set {key}: its parent is not a mapping or the list "
                               f"index is past the end", file=str(path)) from None
-        return _reseal(opened, gate, plain, seam=seam)
+        return _reseal(opened, gate, plain, seam=seam, intent=intent)
 
 
 def create_with_value(path: StrPath, key: str, value: Any, recipients: Sequence[Recipient], *,
@@ -412,7 +438,7 @@ def create_with_value(path: StrPath, key: str, value: Any, recipients: Sequence[
 
 
 def unset_values(path: StrPath, keys: Sequence[str], identities: Identities = None, *,
-                 seam: Seam | None = None) -> Written:
+                 seam: Seam | None = None, intent: WriteIntent | None = None) -> Written:
     """Remove keys (and their metadata) and re-seal."""
     path = as_path(path)
     key_paths = [paths.parse_path(k) for k in keys]
@@ -424,7 +450,7 @@ def unset_values(path: StrPath, keys: Sequence[str], identities: Identities = No
             except KeyError:
                 raise _no_key(path, text, opened.document.data) from None
         metadata = _drop_key_metadata(opened.document.metadata, plain)
-        return _reseal(opened, gate, plain, metadata=metadata, seam=seam)
+        return _reseal(opened, gate, plain, metadata=metadata, seam=seam, intent=intent)
 
 
 def _drop_key_metadata(metadata: dict[str, Any], plain: dict[str, Any]) -> dict[str, Any]:

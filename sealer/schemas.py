@@ -373,7 +373,8 @@ def _message(error: Any) -> str:
         extra = _additional(error.instance, error.schema)
         return f"unknown key {extra[0]!r}: the schema does not allow it" if extra else "unknown key"
     if kind == "type":
-        return f"must be of type {expected} (it is {_type_name(error.instance)})"
+        kinds = " or ".join(map(str, expected)) if isinstance(expected, list) else expected
+        return f"must be of type {kinds} (it is {_type_name(error.instance)})"
     if kind in ("enum", "const"):
         allowed = expected if kind == "enum" else [expected]
         return "must be one of: " + ", ".join(map(str, allowed))

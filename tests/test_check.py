@@ -141,14 +141,13 @@ def test_unmatched_file_is_a_warning(project: Path) -> None:
 
 def test_schema_shape_without_a_key(project: Path) -> None:
     data = {k: v for k, v in DB.items() if k != "password"}
-    data.update({"port": "5432", "extra": "x"})
+    data.update({"port": True, "extra": "x"})  # AWS's shape allows extra keys
     bad = seal_unchecked(project, "dev/db.sealed.yaml", data,
                          {"owner": "t", "schema": "db-credentials"})
     messages = sorted(f.message for f in check_files([bad]) if f.rule == "schema-mismatch")
     assert messages == [
         "db-credentials: missing required key 'password'",
-        "db-credentials: must be of type integer (it is string)",
-        "db-credentials: unknown key 'extra': the schema does not allow it",
+        "db-credentials: must be of type integer or string (it is boolean)",
     ]
 
 
@@ -223,8 +222,9 @@ def test_seal_refuses_values_that_break_the_schema(project: Path) -> None:
         seal(project, "prod/db.sealed.yaml", {**DB, "password": "short"})
     assert not (project / "prod" / "db.sealed.yaml").exists()
     good = seal(project, "prod/db.sealed.yaml", DB)
-    with pytest.raises(SealerError, match="port: db-credentials: must be of type integer"):
-        set_value(good, "port", "5432", [CI_ID])
+    with pytest.raises(SealerError, match="port: db-credentials: "):
+        set_value(good, "port", "not-a-port", [CI_ID])
+    set_value(good, "port", "5433", [CI_ID])  # a digit string, as AWS allows
 
 
 @pytest.mark.parametrize("example", sorted((ROOT / "examples" / "schemas").glob("*.yaml")))

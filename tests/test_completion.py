@@ -18,8 +18,10 @@ def complete(words: str, tmp_path: Path) -> list[str]:
     assert sealer.exists(), "the console script is installed with the package"
     env = {**os.environ, "PATH": f"{sealer.parent}{os.pathsep}{os.environ['PATH']}",
            "HOME": str(tmp_path), "SHELL": shutil.which("bash") or "bash"}
-    script = subprocess.run([str(sealer), "--show-completion", "bash"], env=env,
-                            capture_output=True, text=True, check=True).stdout
+    shown = subprocess.run([str(sealer), "--show-completion", "bash"], env=env,
+                           capture_output=True, text=True, check=False)
+    assert shown.returncode == 0, shown.stderr
+    script = shown.stdout
     assert "complete" in script
     program = (f"{script}\nCOMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1))\n"
                "_sealer_completion sealer; printf '%s\\n' \"${COMPREPLY[@]}\"\n")

@@ -43,34 +43,41 @@ def test_recipients_list_json(demo: Demo) -> None:
 def test_versions_json(demo: Demo) -> None:
     for key in ("api.token", "db.password"):
         assert demo.run("rotation", "configure", "app.sealed.yaml", key, "--every", "30d",
-                        *K).code == 0
+                        "--no-rotate-immediately", *K).code == 0
     assert demo.run("rotate", "app.sealed.yaml", "api.token", *K).code == 0
     rows = json_out(demo, "versions", "app.sealed.yaml", "--format", "json")
-    assert [(r["key"], r["id"], r["stages"]) for r in rows] == [
-        ("api.token", 2, ["CURRENT"]), ("api.token", 1, ["PREVIOUS"]),
-        ("db.password", 1, ["CURRENT"])]
+    assert [(r["key"], r["stages"]) for r in rows] == [
+        ("api.token", ["CURRENT"]), ("api.token", ["PREVIOUS"]), ("db.password", ["CURRENT"])]
+    assert len(str(rows[0]["id"])) == 36 and rows[1]["id"] == 1 == rows[2]["id"]  # a UUID; 1 first
     assert all(r["file"] == "app.sealed.yaml" for r in rows)
-    assert STAMP.fullmatch(str(rows[0]["created"])) and rows[2]["created"] is None
+    assert STAMP.fullmatch(str(rows[0]["created"]))
+    from sealer.document import read_sealed
+
+    assert rows[2]["created"] == read_sealed(demo.sealed).header.created  # version 1: the file's
     one = json_out(demo, "versions", "app.sealed.yaml", "db.password", "-f", "json")
     assert one == [rows[2]]
     text = demo.run("versions", "app.sealed.yaml", "db.password")
-    assert text.out == "db.password\t1\tCURRENT\t-\n"  # the text form is unchanged
+    assert text.out == f"db.password\t1\tCURRENT\t{rows[2]['created']}\n"
     assert "c0rrect-horse" not in json.dumps(rows) + text.out
 
 
 def test_rotate_due_json_reports_every_secret_with_its_result(demo: Demo) -> None:
     assert demo.run("rotation", "configure", "app.sealed.yaml", "api.token", "--every", "30d",
-                    *K).code == 0
+                    "--no-rotate-immediately", *K).code == 0
     assert demo.run("rotation", "configure", "app.sealed.yaml", "db.password", "--every",
-                    "30d", "--rotator", "command", "--command", "false", *K, env=TRUST).code == 0
+                    "30d", "--rotator", "command", "--command", "false",
+                    "--no-rotate-immediately", *K, env=TRUST).code == 0
     result = demo.run("rotate", "--due", "app.sealed.yaml", "--format", "json", *K, env=TRUST)
     assert result.code == 1  # one failed
     rows = json.loads(result.out)
+    version = rows[0].pop("version")
+    assert isinstance(version, str) and len(version) == 36  # the new CURRENT: a UUID
     assert rows == [
-        {"file": "app.sealed.yaml", "key": "api.token", "result": "rotated", "error": None},
+        {"file": "app.sealed.yaml", "key": "api.token", "result": "rotated", "error": None,
+         "commit": None},
         {"file": "app.sealed.yaml", "key": "db.password", "result": "failed",
          "error": "rotation step 'create' failed for command false: the command exited with "
-                  "status 1"}]
+                  "status 1", "version": None, "commit": None}]
     assert "1 rotated, 1 failed" in result.err  # notes stay on stderr
     nothing = json_out(demo, "rotate", "--due", "app.sealed.yaml", "-f", "json", *K,
                        env={"SEALER_TRUST_UNSIGNED_ROTATORS": "0"}, code=1)

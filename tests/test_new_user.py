@@ -249,7 +249,7 @@ def test_a_stage_works_on_any_path_inside_a_rotated_key(demo: Demo) -> None:
     (demo.dir / "rotator.py").write_text(ROTATOR, encoding="utf-8")
     trust = {"SEALER_TRUST_UNSIGNED_ROTATORS": "1"}
     assert demo.run("rotation", "configure", "app.sealed.yaml", "db", "--every", "30d",
-                    "--rotator", "command", "--command", sys.executable,
+                    "--no-rotate-immediately", "--rotator", "command", "--command", sys.executable,
                     "--command", str(demo.dir / "rotator.py"), "-i", "alice.key").code == 0
     rotated = demo.run("rotate", "app.sealed.yaml", "db", "-i", "alice.key", env=trust)
     assert rotated.code == 0, rotated.err

@@ -4,6 +4,7 @@ machine with a generator or the `command` rotator, status, configure and its bad
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,18 +62,26 @@ def test_rotate_generator_versions_and_stages(sealed: tuple[Path, Identity]) -> 
     assert len(new) == 20
     assert get_value(path, "api.token", [ident], stage="previous") == "old-token"
     rot = read_sealed(path).metadata["keys"]["api.token"]["rotation"]
-    assert rot["version"] == 2 and rot["rotated_at"] == "2026-01-01T00:00:00Z"
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}",
+                        rot["version"])  # a UUID, as AWS's VersionId
+    assert rot["rotated_at"] == "2026-01-01T00:00:00Z" and rot["created"] == rot["rotated_at"]
     assert "pending" not in rot
-    for _ in range(5):
-        rotate(path, "api.token", [ident], now=T0)
+    currents = [1, rot["version"]]  # the file's first value is version 1
+    later = datetime.now(UTC).replace(microsecond=0)  # after the file's own creation
+    for day in range(1, 6):
+        rotate(path, "api.token", [ident], now=later + timedelta(days=day))
+        currents.append(read_sealed(path).metadata["keys"]["api.token"]["rotation"]["version"])
+    assert len(set(currents)) == 7  # ids never repeat
     doc = read_sealed(path)
     entries = doc.versions["api.token"]
-    assert [e["id"] for e in entries] == [4, 5, 6]  # keep: 3
-    assert [e["stages"] for e in entries] == [[], [], ["PREVIOUS"]]
+    # keep: 3 unlabelled versions, plus every labelled one (PREVIOUS), oldest first
+    assert [e["id"] for e in entries] == currents[2:6]
+    assert [e["stages"] for e in entries] == [[], [], [], ["PREVIOUS"]]
+    assert [e["created"] for e in entries] == sorted(e["created"] for e in entries)
     from sealer.files import show_file
 
     shown = show_file(path)["versions"]["api.token"]
-    assert [v["id"] for v in shown] == [4, 5, 6] and "value" not in shown[0]
+    assert [v["id"] for v in shown] == currents[2:6] and "value" not in shown[0]
     with pytest.raises(SealerError, match="no PENDING version"):
         get_value(path, "api.token", [ident], stage="pending")
 
@@ -205,8 +214,8 @@ def test_abandon_drops_pending(sealed: tuple[Path, Identity], tmp_path: Path) ->
 def test_configure_bad_input_writes_nothing(sealed: tuple[Path, Identity]) -> None:
     path, ident = sealed
     before = path.read_bytes()
-    with pytest.raises(UsageError, match="unknown rotator 'mysql'"):
-        configure_rotation(path, "api.token", [ident], every="30d", rotator="mysql")
+    with pytest.raises(UsageError, match="unknown rotator 'oracle'"):
+        configure_rotation(path, "api.token", [ident], every="30d", rotator="oracle")
     with pytest.raises(UsageError, match="malformed interval"):
         configure_rotation(path, "api.token", [ident], every="monthly")
     with pytest.raises(UsageError, match=r"no key api\.nope"):

@@ -70,9 +70,9 @@ def test_get_rotator() -> None:
     assert isinstance(get_rotator("command"), CommandRotator)
     assert get_rotator("command").name == "command"
     with pytest.raises(UsageError) as caught:
-        get_rotator("mysql")
-    assert str(caught.value) == "unknown rotator 'mysql'"
-    assert caught.value.hint == "use one of: command, postgres"
+        get_rotator("oracle")
+    assert str(caught.value) == "unknown rotator 'oracle'"
+    assert caught.value.hint == "use one of: command, mysql, postgres"
 
 
 def test_four_steps_receive_json_on_stdin(script: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,7 @@ set and test, each a RotationError that names the step and target and never a pa
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -284,3 +285,53 @@ def test_port_as_a_string_and_defaults(postgres_app: PostgresApp) -> None:
     current = dict(postgres_app.secret, port=str(postgres_app.server.port))
     pending = rotate(current, {})
     assert pending["port"] == current["port"]  # fields are kept as they were
+
+
+# -- the secret's own `ssl` and `masterarn` keys (AWS's template behaviour; no server needed) --
+
+
+def test_the_secrets_ssl_key_is_honoured_without_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sealer.rotation.rotators.postgres import _Config, _credential
+
+    monkeypatch.delenv("PGSSLMODE", raising=False)
+    base = {"host": "db.example.com", "username": "app", "password": "x" * 12}
+
+    def mode(secret: dict[str, Any], settings: dict[str, Any] | None = None) -> str:
+        return _Config.parse(settings or {}, _credential(secret, "the secret")).sslmode
+
+    assert mode(base) == "verify-full"
+    assert mode({**base, "ssl": True}) == mode({**base, "ssl": "true"}) == "verify-full"
+    assert mode({**base, "ssl": False}) == "disable"  # an explicit opt-out, in the secret
+    assert mode({**base, "ssl": False}, {"sslmode": "require"}) == "require"
+    with pytest.raises(UsageError, match="ssl: true, which needs sslmode verify-full"):
+        mode({**base, "ssl": True}, {"sslmode": "require"})
+    monkeypatch.setenv("PGSSLMODE", "prefer")
+    with pytest.raises(UsageError, match=r"\$PGSSLMODE is prefer"):
+        mode({**base, "ssl": True})
+    with pytest.raises(UsageError, match="invalid ssl"):
+        mode({**base, "ssl": "maybe"})
+
+
+def test_masterarn_names_the_admin_inside_the_repository(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sealing import new_identity
+
+    from sealer.core import seal
+    from sealer.rotation.protocol import configure_rotation, rotate
+
+    monkeypatch.setenv("SEALER_TRUST_UNSIGNED_ROTATORS", "1")
+    identity, recipient = new_identity()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    path = repo / "db.sealed.yaml"
+    for master, refusal in (("arn:aws:secretsmanager:us-east-1:1:secret:admin", "AWS secret ARN"),
+                            ("../outside.sealed.yaml#admin", "leads outside the repository")):
+        secret = {"engine": "postgres", "host": "127.0.0.1", "port": "5432", "username": "app",
+                  "password": "x" * 12, "masterarn": master}
+        path.write_text(seal({"db": secret}, recipients=[recipient], source=str(path)).to_yaml())
+        configure_rotation(path, "db", [identity], every="30d", rotator="postgres",
+                           settings={"strategy": "alternating-users"})
+        before = path.read_bytes()
+        with pytest.raises(UsageError, match=refusal):
+            rotate(path, "db", [identity])
+        assert path.read_bytes() == before  # refused before create: nothing recorded

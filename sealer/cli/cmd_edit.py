@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from .app import app
-from .common import FileArgument, IdentityOption, RecipientOption, RecipientsFileOption, note
+from .common import (
+    AllowRevertOption,
+    FileArgument,
+    FileOnlyOption,
+    IdentityOption,
+    RecipientOption,
+    RecipientsFileOption,
+    note,
+    write_intent,
+)
 from .common import identities as load_identities
 from .common import recipients as load_recipients
 
@@ -21,6 +30,8 @@ def edit(
     recipient: RecipientOption = None,
     recipients_file: RecipientsFileOption = None,
     identity: IdentityOption = None,
+    file_only: FileOnlyOption = False,
+    allow_revert: AllowRevertOption = False,
 ) -> None:
     """Edit the decrypted file in $SEALER_EDITOR, $VISUAL or $EDITOR, then re-seal it.
 
@@ -31,7 +42,8 @@ def edit(
     from ..editor import edit_file
 
     written = edit_file(file, load_identities(identity),
-                        recipients=load_recipients(recipient, recipients_file, context=file))
+                        recipients=load_recipients(recipient, recipients_file, context=file),
+                        intent=write_intent(file_only, allow_revert))
     if written is None or not written.changed:
         note(f"{file}: no changes")
     else:

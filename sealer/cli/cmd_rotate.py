@@ -27,6 +27,10 @@ app.add_typer(rotation, name="rotation")
   sealer rotate --due secrets/                    # everything that is due
 
   sealer rotate --due secrets/ --format json      # [{file, key, result, error}, …]
+
+  sealer rotate --due secrets/ --commit --push    # the scheduler's command
+
+  sealer rotate db.sealed.yaml db --wait-for './deploy.sh'   # finish after the deploy
 """)
 def rotate(
     args: Annotated[list[str] | None, typer.Argument(
@@ -43,15 +47,38 @@ def rotate(
     fmt: Annotated[str, typer.Option(
         "--format", "-f", help="With --due: text, or json (a list of {file, key, result, "
                                "error} on stdout).")] = "text",
+    commit: Annotated[bool, typer.Option(
+        "--commit", help="With --due: commit each finished rotation on its own (the message "
+                         "names the file, key and version, never a value).")] = False,
+    push: Annotated[bool, typer.Option(
+        "--push", help="With --commit: push once all rotations are done.")] = False,
+    remote: Annotated[str | None, typer.Option(
+        "--remote", metavar="NAME", help="With --push: the remote (default: the branch's "
+                                         "upstream).")] = None,
+    wait_for: Annotated[str | None, typer.Option(
+        "--wait-for", metavar="CMD", help="Run CMD after test and finish only when it exits 0 "
+                                          "(e.g. a deploy hook); it gets $SEALER_ROTATION_FILE, "
+                                          "_KEY and _VERSION.")] = None,
     identity: IdentityOption = None,
 ) -> int:
     """Rotate a secret in four recorded steps: create, set on the target, test, finish."""
+    import shlex
+
     from ..errors import UsageError
     from ..rotation.protocol import rotate as do_rotate
 
     check_format(fmt, ("text", "json"))
+    if push and not commit:
+        raise UsageError("--push needs --commit", hint="sealer rotate --due --commit --push")
+    if (commit or remote) and not due:
+        raise UsageError("--commit, --push and --remote apply to --due",
+                         hint="commit a single rotation with git yourself")
+    command = shlex.split(wait_for) if wait_for else None
+    if wait_for is not None and not command:
+        raise UsageError("--wait-for needs a command")
     if due:
-        return _rotate_due([Path(a) for a in args or ["."]], identity, fmt)
+        return _rotate_due([Path(a) for a in args or ["."]], identity, fmt, commit=commit,
+                           push=push, remote=remote, wait_for=command)
     if fmt != "text":
         raise UsageError("--format applies to --due", hint="one rotation reports on stderr")
     if not args or len(args) != 2:
@@ -59,25 +86,48 @@ def rotate(
                          hint="see `sealer rotate --help`")
     file, key = Path(args[0]), args[1]
     outcome = do_rotate(file, key, identities(identity), resume=resume, abandon=abandon,
-                        progress=lambda step: note(f"{file}: {key}: {step} done"))
+                        progress=lambda step: note(f"{file}: {key}: {step} done"),
+                        wait_for=command)
     for line in outcome.notes:
         note(f"{file}: {key}: {line}")
     note(f"{file}: {key} {outcome.action} (version {outcome.version})")
     return 0
 
 
-def _rotate_due(paths: list[Path], identity: list[str] | None, fmt: str) -> int:
+def _rotate_due(paths: list[Path], identity: list[str] | None, fmt: str, *,
+                commit: bool = False, push: bool = False, remote: str | None = None,
+                wait_for: list[str] | None = None) -> int:
+    from ..errors import SealerError
     from ..rotation.protocol import rotate_due
 
-    results = rotate_due(paths, identities(identity), progress=note)
+    results = rotate_due(paths, identities(identity), progress=note, commit=commit,
+                         wait_for=wait_for)
     failed = [r for r in results if r.error]
+    pushed: str | None = None
+    if push and any(r.commit for r in results):
+        from ..git import work_tree_of
+        from ..rotation.publish import push as do_push
+
+        roots = {work_tree_of(r.file) for r in results if r.commit}
+        try:
+            for root in sorted(r for r in roots if r is not None):
+                do_push(root, remote)
+            pushed = "pushed"
+        except SealerError as exc:
+            pushed = f"push failed: {exc.message}"
+            note(f"{exc.file}: {pushed}" + (f"\n  hint: {exc.hint}" if exc.hint else ""))
     if fmt == "json":
         write_stdout(dump([{"file": str(r.file), "key": r.key,
-                            "result": "failed" if r.error else "rotated", "error": r.error}
+                            "result": "failed" if r.error else "rotated", "error": r.error,
+                            "version": r.version, "commit": r.commit,
+                            **({"push": pushed} if r.commit and pushed else {})}
                            for r in results], "json"))
+    committed = sum(1 for r in results if r.commit)
     note(f"{len(results) - len(failed)} rotated, {len(failed)} failed"
+         + (f", {committed} committed" if commit else "")
+         + (f", {pushed}" if pushed else "")
          + "".join(f"\n  failed: {r.file} {r.key}: {r.error}" for r in failed))
-    return 1 if failed else 0
+    return 1 if failed or (pushed is not None and pushed != "pushed") else 0
 
 
 @rotation.command("status", epilog="""Examples:
@@ -94,9 +144,11 @@ def status(
     due_within: Annotated[str, typer.Option("--due-within", help="What counts as due soon.")
                           ] = "7d",
 ) -> int:
-    """Last rotation, due date and state of every secret with rotation settings.
+    """Last rotation, next window and state of every secret with rotation settings.
 
-    Needs no key. Exits 1 when anything is overdue or expired, so CI can gate on it.
+    The window opens at the due date and closes after the schedule's duration; a secret is
+    `due` while it is open and `overdue` after. Needs no key. Exits 1 when anything is overdue,
+    expired or has an invalid schedule, so CI can gate on it.
     """
     from ..rotation.versions import rotation_status
     from ..times import parse_interval
@@ -108,12 +160,13 @@ def status(
         write_stdout(dump([r.as_json() for r in rows], "json"))
     else:
         write_stdout(_table(rows))
-    return 1 if any(r.state in ("overdue", "expired") for r in rows) else 0
+    return 1 if any(r.state in ("overdue", "expired", "invalid") for r in rows) else 0
 
 
 def _table(rows: list[Any]) -> str:
-    head = ("FILE", "KEY", "ROTATED", "DUE", "DAYS", "STATE")
-    cells = [head] + [(r.file, r.key, r.rotated_at or "-", r.due or "-",
+    head = ("FILE", "KEY", "SCHEDULE", "ROTATED", "NEXT WINDOW (UTC)", "DAYS", "STATE")
+    cells = [head] + [(r.file, r.key, r.schedule or "-", r.rotated_at or "-",
+                       f"{r.window_start}/{r.window_end}" if r.window_start else "-",
                        "-" if r.days_left is None else str(r.days_left), r.state) for r in rows]
     from ..printable import printable
 
@@ -127,6 +180,11 @@ def _table(rows: list[Any]) -> str:
 
   sealer rotation configure app.sealed.yaml api.token --every 30d
 
+  sealer rotation configure app.sealed.yaml api.token --schedule 'rate(30 days)'
+
+  sealer rotation configure app.sealed.yaml api.token --schedule 'cron(0 4 ? * SUN *)' \\
+      --duration 2h --no-rotate-immediately
+
   sealer rotation configure db.sealed.yaml db --every 90d --rotator postgres --admin db_admin
 
   sealer rotation configure db.sealed.yaml db --every 30d --rotator postgres \\
@@ -135,43 +193,68 @@ def _table(rows: list[Any]) -> str:
 def configure(
     file: FileArgument,
     key: Annotated[str, typer.Argument(metavar="KEY.PATH", help="The secret.")],
-    every: Annotated[str, typer.Option("--every", help="Interval: 12h, 30d, 12w.")],
-    rotator: Annotated[str | None, typer.Option("--rotator", help="postgres or command; "
+    every: Annotated[str | None, typer.Option("--every", help="Interval: 12h, 30d, 12w.")
+                     ] = None,
+    schedule: Annotated[str | None, typer.Option(
+        "--schedule", metavar="EXPR", help="Instead of --every, AWS's rate(N hours|days) or "
+                                           "cron(0 H DOM MON DOW *), in UTC.")] = None,
+    duration: Annotated[str | None, typer.Option(
+        "--duration", help="Rotation window from the scheduled time, 1h-24h (AWS's Duration; "
+                           "default 1h for hourly schedules, else to the end of the day).")
+                        ] = None,
+    rotate_immediately: Annotated[bool, typer.Option(
+        "--rotate-immediately/--no-rotate-immediately",
+        help="Rotate once now, as AWS's RotateImmediately (default), or only record the "
+             "schedule.")] = True,
+    rotator: Annotated[str | None, typer.Option("--rotator", help="postgres, mysql or command; "
                                                 "without it, rotate only generates a value.")
                        ] = None,
-    strategy: Annotated[str | None, typer.Option("--strategy", help="postgres: single-user "
-                                                 "or alternating-users.")] = None,
-    admin: Annotated[str | None, typer.Option("--admin", metavar="REF", help="postgres: admin "
-                                              "credential, KEYPATH or OTHERFILE#KEYPATH.")] = None,
+    strategy: Annotated[str | None, typer.Option(
+        "--strategy", help="postgres, mysql: single-user or alternating-users.")] = None,
+    admin: Annotated[str | None, typer.Option(
+        "--admin", metavar="REF",
+        help="postgres, mysql: admin credential, KEYPATH or OTHERFILE#KEYPATH.")] = None,
     command: Annotated[list[str] | None, typer.Option("--command", metavar="PROG",
                                                       help="command: argv, repeatable.")] = None,
     generator: Annotated[str | None, typer.Option("--generator",
                                                   help="Generator kind (default password).")
                          ] = None,
     length: Annotated[int | None, typer.Option(
-        "--length", help="Length of generated passwords (for postgres: of the new passwords)."
+        "--length", help="Length of generated passwords (for postgres, mysql: the new ones)."
     )] = None,
     exclude_characters: Annotated[str | None, typer.Option(
         "--exclude-characters", help="Characters generated passwords must not contain.")] = None,
-    keep: Annotated[int | None, typer.Option("--keep", help="Earlier versions to keep (3).")
-                    ] = None,
+    keep: Annotated[int | None, typer.Option(
+        "--keep", help="Unlabelled earlier versions kept (default: sealer.yaml keep_versions, "
+                       "else 3).")] = None,
     identity: IdentityOption = None,
 ) -> None:
-    """Set a secret's rotation settings (authenticated metadata; needs a key)."""
+    """Set a secret's rotation schedule and rotator (authenticated metadata; needs a key).
+
+    Then rotates it once, as AWS's RotateImmediately; --no-rotate-immediately only records the
+    settings. A failed rotation keeps the settings and can be resumed with `sealer rotate`.
+    """
     from ..rotation.protocol import configure_rotation
+    from ..rotation.protocol import rotate as do_rotate
 
     settings: dict[str, Any] = {k: v for k, v in (("strategy", strategy), ("admin", admin),
                                                   ("command", command)) if v}
     options = {k: v for k, v in (("length", length),
                                  ("exclude_characters", exclude_characters)) if v}
     gen: dict[str, Any] | None = None
-    if rotator == "postgres" and options:
-        settings["password"] = options  # the postgres rotator makes its own passwords
+    if rotator in ("postgres", "mysql") and options:
+        settings["password"] = options  # the database rotators make their own passwords
     elif generator or options:
         gen = {"kind": generator or "password", **options}
-    configure_rotation(file, key, identities(identity), every=every, rotator=rotator,
-                       settings=settings, generator=gen, keep=keep)
-    note(f"{file}: {key}: rotation every {every}")
+    ids = identities(identity)
+    configure_rotation(file, key, ids, every=every, schedule=schedule, duration=duration,
+                       rotator=rotator, settings=settings, generator=gen, keep=keep)
+    window = f", window {duration}" if duration else ""
+    note(f"{file}: {key}: rotation {f'every {every}' if every else schedule}{window}")
+    if rotate_immediately:
+        outcome = do_rotate(file, key, ids,
+                            progress=lambda step: note(f"{file}: {key}: {step} done"))
+        note(f"{file}: {key} {outcome.action} (version {outcome.version})")
 
 
 @app.command(epilog="""Examples:
@@ -190,7 +273,7 @@ def versions(
     """List the versions of rotated secrets: ids, labels, creation times (never values)."""
     from ..document import read_sealed
     from ..paths import format_path, parse_path
-    from ..rotation.versions import rotation_entries
+    from ..rotation.versions import current_of, rotation_entries
 
     check_format(fmt, ("text", "json"))
     doc = read_sealed(file)
@@ -199,8 +282,9 @@ def versions(
     for text, rot in rotation_entries(doc.metadata):
         if wanted and text != wanted:
             continue
-        rows.append({"file": str(file), "key": text, "id": rot.get("version", 1),
-                     "stages": ["CURRENT"], "created": rot.get("rotated_at")})
+        current = current_of(rot, doc.header.created)
+        rows.append({"file": str(file), "key": text, "id": current.id,
+                     "stages": ["CURRENT", *current.labels], "created": current.created})
         rows += [{"file": str(file), "key": text, "id": e["id"], "stages": list(e["stages"]),
                   "created": e["created"]} for e in doc.versions.get(text, [])]
     if fmt == "json":
@@ -210,6 +294,44 @@ def versions(
 
     sys.stdout.write("".join(printable(f"{r['key']}\t{r['id']}\t{','.join(r['stages']) or '-'}"
                                        f"\t{r['created'] or '-'}") + "\n" for r in rows))
+
+
+@app.command(epilog="""Examples:
+
+  sealer stage db.sealed.yaml db CURRENT --to 5f1c9a7e-…     # make that version current
+
+  sealer stage db.sealed.yaml db stable --to CURRENT          # a label of your own
+
+  sealer stage db.sealed.yaml db stable --from 5f1c9a7e-…     # remove it again
+""")
+def stage(
+    file: FileArgument,
+    key: Annotated[str, typer.Argument(metavar="KEY.PATH", help="The rotated secret.")],
+    label: Annotated[str, typer.Argument(metavar="LABEL",
+                                         help="CURRENT, PREVIOUS or a label of your own.")],
+    to: Annotated[str | None, typer.Option(
+        "--to", metavar="VERSION", help="Attach the label to this version (an id, or a label "
+                                        "it has, e.g. PREVIOUS).")] = None,
+    from_: Annotated[str | None, typer.Option(
+        "--from", metavar="VERSION", help="Remove the label from this version.")] = None,
+    identity: IdentityOption = None,
+) -> None:
+    """Move a staging label between versions (AWS: UpdateSecretVersionStage).
+
+    Versions never change; labels move. Moving CURRENT makes that version's value the one in
+    the file (the old CURRENT becomes PREVIOUS) and, for a secret with a rotator, sets it on the
+    target and tests it first. PENDING is moved only by `sealer rotate`. Labelled versions are
+    never pruned.
+    """
+    from ..rotation.protocol import move_stage
+
+    outcome = move_stage(file, key, label, to_version=to, from_version=from_,
+                         identities=identities(identity))
+    for line in outcome.notes:
+        note(f"{file}: {key}: {line}")
+    where = f"on version {outcome.version}" if to is not None else "removed"
+    note(f"{file}: {key}: {label} {where}" if outcome.action != "unchanged"
+         else f"{file}: {key}: {label} unchanged")
 
 
 @app.command(epilog="""Example:

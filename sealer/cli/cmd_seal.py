@@ -10,6 +10,8 @@ import typer
 
 from .app import app
 from .common import (
+    AllowRevertOption,
+    FileOnlyOption,
     FilesArgument,
     IdentityOption,
     RecipientOption,
@@ -19,6 +21,7 @@ from .common import (
     identities,
     note,
     recipients,
+    write_intent,
     write_stdout,
 )
 
@@ -61,6 +64,8 @@ def seal(
     force: Annotated[bool, typer.Option(
         "--force", help="With -r/-R on an existing sealed file: allow leaving out your own "
                         "key (the one that opened it).")] = False,
+    file_only: FileOnlyOption = False,
+    allow_revert: AllowRevertOption = False,
 ) -> None:
     """Encrypt plaintext YAML (or dotenv) into a sealed file (keys in clear, every value
     encrypted).
@@ -90,7 +95,8 @@ def seal(
         before = _recipients_of(target) if wanted is not None else None
         written = seal_file(text, target, source=str(source), recipients=wanted, identities=ids,
                             clear=clear or None, replace=replace, overwrite_plaintext=in_place,
-                            force=force, input_type=input_type or input_type_for(str(source)))
+                            force=force, input_type=input_type or input_type_for(str(source)),
+                            intent=write_intent(file_only, allow_revert))
         state = f"serial {written.document.header.serial}" if written.changed else "unchanged"
         note(f"{source} -> {target} ({state})")
         if before is not None:

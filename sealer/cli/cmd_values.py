@@ -10,7 +10,9 @@ import typer
 
 from .app import app
 from .common import (
+    AllowRevertOption,
     FileArgument,
+    FileOnlyOption,
     FilesArgument,
     IdentityOption,
     RecipientOption,
@@ -20,6 +22,7 @@ from .common import (
     identities,
     note,
     recipients,
+    write_intent,
     write_stdout,
 )
 
@@ -35,6 +38,8 @@ VALUE_TYPES = ("str", "int", "float", "bool", "null", "bytes", "yaml")
   sealer get app.sealed.yaml 'users[0]' --format json
 
   sealer get app.sealed.yaml db --stage previous     # the value before the last rotation
+
+  sealer get app.sealed.yaml db --version-id 5f1c…   # one version, by id (`sealer versions`)
 """)
 def get(
     file: FileArgument,
@@ -45,8 +50,10 @@ def get(
     force: Annotated[bool, typer.Option("--force", help="Print binary values to a terminal.")
                      ] = False,
     stage: Annotated[str, typer.Option(
-        "--stage", help="current (default), previous or pending: which version of a rotated "
-                        "secret (see `sealer versions`).")] = "current",
+        "--stage", help="current (default), previous, pending or another staging label: which "
+                        "version of a rotated secret (see `sealer versions`).")] = "current",
+    version_id: Annotated[str | None, typer.Option(
+        "--version-id", metavar="ID", help="The version with this id (AWS: VersionId).")] = None,
     identity: IdentityOption = None,
 ) -> None:
     """Print one decrypted value, raw, for scripts.
@@ -57,8 +64,7 @@ def get(
     from ..files import get_value
 
     check_format(fmt, ("raw", "yaml", "json"))
-    check_format(stage, ("current", "previous", "pending"), what="stage")
-    value = get_value(file, key, identities(identity), stage=stage)
+    value = get_value(file, key, identities(identity), stage=stage, version_id=version_id)
     if fmt != "raw" or isinstance(value, dict | list):
         write_stdout(dump(value, "json" if fmt == "json" else "yaml"))
         return
@@ -103,6 +109,12 @@ def set_(
     recipient: RecipientOption = None,
     recipients_file: RecipientsFileOption = None,
     identity: IdentityOption = None,
+    file_only: FileOnlyOption = False,
+    allow_revert: AllowRevertOption = False,
+    token: Annotated[str | None, typer.Option(
+        "--client-request-token", metavar="TOKEN",
+        help="A rotated key: the new version's id (32-64 characters, e.g. a UUID), so a retry "
+             "is a no-op, as AWS's ClientRequestToken.")] = None,
 ) -> None:
     """Set one value and re-seal; only that value's ciphertext changes.
 
@@ -127,7 +139,8 @@ def set_(
     if wanted:
         written = create_with_value(file, key, parsed, wanted)
     else:
-        written = set_value(file, key, parsed, identities(identity))
+        written = set_value(file, key, parsed, identities(identity),
+                            intent=write_intent(file_only, allow_revert, token))
     note(f"{file}: {key} {'set' if written.changed else 'unchanged'}")
     if retyped:
         note(f"{file}: {key} was {retyped} and is str now (--type chooses the type)")
@@ -211,11 +224,12 @@ def unset(
     file: FileArgument,
     keys: Annotated[list[str], typer.Argument(metavar="KEY.PATH...", help="Keys to remove.")],
     identity: IdentityOption = None,
+    file_only: FileOnlyOption = False,
 ) -> None:
     """Remove keys (and their metadata) from a sealed file."""
     from ..files import unset_values
 
-    written = unset_values(file, keys, identities(identity))
+    written = unset_values(file, keys, identities(identity), intent=write_intent(file_only))
     note(f"{file}: removed {', '.join(keys)} (serial {written.document.header.serial})")
 
 

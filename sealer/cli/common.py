@@ -11,6 +11,7 @@ import typer
 
 if TYPE_CHECKING:
     from ..keys import Identity, Recipient
+    from ..rotation.versions import WriteIntent
 
 IdentityOption = Annotated[
     list[str] | None,
@@ -32,8 +33,22 @@ RecipientsFileOption = Annotated[
     typer.Option("--recipients-file", "-R", metavar="FILE",
                  help="File of recipients, one per line (# comments allowed). Repeatable."),
 ]
+FileOnlyOption = Annotated[bool, typer.Option(
+    "--file-only", help="A key with a rotator: change only the file, because its target already "
+                        "has the new value (else refused: `sealer rotate` changes both).")]
+AllowRevertOption = Annotated[bool, typer.Option(
+    "--allow-revert", help="A rotated key: write a value an older version had, as a new "
+                           "version (else refused: it is what re-sealing a stale copy does).")]
 FilesArgument = Annotated[list[Path], typer.Argument(metavar="FILE...", help="Sealed files.")]
 FileArgument = Annotated[Path, typer.Argument(metavar="FILE", help="A sealed file.")]
+
+
+def write_intent(file_only: bool = False, allow_revert: bool = False,
+                 token: str | None = None) -> WriteIntent:
+    """What the user allowed a write of a rotated key to do (FORMAT.md §10)."""
+    from ..rotation.versions import WriteIntent
+
+    return WriteIntent(token=token, file_only=file_only, allow_revert=allow_revert)
 
 
 def identities(explicit: list[str] | None) -> list[Identity] | None:

@@ -15,22 +15,26 @@ from ..access import Identities, WriteGate, authorize_write, open_sealed
 from ..core import Opened, seal
 from ..errors import SealerError, UsageError
 from ..fsio import locked
-from ..times import parse_interval, timestamp
+from ..times import timestamp
 from .rotators.base import ROTATORS, RotationError, Rotator, get_rotator
+from .schedule import check_settings
 from .versions import (
-    DEFAULT_KEEP,
+    VersionId,
     add_pending,
+    current_of,
     drop_pending,
+    find_version,
     is_due,
-    next_id,
-    promote,
+    keep_versions,
+    make_current,
+    new_version_id,
     rotation_entries,
     stage_value,
-    swap_previous,
+    with_current,
 )
 
-__all__ = ["DueResult", "Outcome", "RotationFailed", "configure_rotation", "rollback",
-           "rotate", "rotate_due"]
+__all__ = ["DueResult", "Outcome", "RotationFailed", "configure_rotation", "move_stage",
+           "rollback", "rotate", "rotate_due"]
 
 ORDER = ("create", "set", "test", "finish")
 
@@ -38,7 +42,7 @@ ORDER = ("create", "set", "test", "finish")
 class Outcome(NamedTuple):
     file: Path
     key: str
-    version: int
+    version: VersionId
     action: str  # rotated, abandoned, rolled back
     notes: list[str]
 
@@ -87,8 +91,16 @@ def _copy_tree(node: Any) -> Any:
 
 def rotate(file: Path, key: str, identities: Identities = None, *, resume: bool = False,
            abandon: bool = False, now: datetime | None = None,
-           progress: Callable[[str], None] | None = None) -> Outcome:
-    """Rotate one secret, or resume / abandon its rotation in progress."""
+           progress: Callable[[str], None] | None = None,
+           wait_for: Sequence[str] | None = None) -> Outcome:
+    """Rotate one secret, or resume / abandon its rotation in progress.
+
+    `wait_for`: a command (argv, from the operator, never from the repository) run after test
+    and before finish; finish waits until it exits 0, so a deploy hook can roll PENDING out to
+    the applications first (the single-user window, docs/ROTATION.md). It gets
+    $SEALER_ROTATION_FILE, $SEALER_ROTATION_KEY and $SEALER_ROTATION_VERSION, never a value
+    (`sealer get FILE KEY --stage pending` reads it). A failure leaves the rotation at test,
+    resumable."""
     if resume and abandon:
         raise UsageError("--resume and --abandon exclude each other")
     with locked(file):
@@ -108,7 +120,7 @@ def rotate(file: Path, key: str, identities: Identities = None, *, resume: bool 
             raise UsageError(f"no rotation of {key} is in progress", file=str(file))
         if abandon:
             return _abandon(state)
-        return _run(state, progress or (lambda _: None))
+        return _run(state, progress or (lambda _: None), wait_for)
 
 
 def _resume_hint(file: Path, key: str) -> str:
@@ -117,9 +129,21 @@ def _resume_hint(file: Path, key: str) -> str:
 
 
 def _settings(state: _State) -> dict[str, Any]:
-    """The rotator's settings, with `admin: "KEYPATH"` / `"FILE#KEYPATH"` resolved."""
+    """The rotator's settings, with `admin: "KEYPATH"` / `"FILE#KEYPATH"` resolved. Without an
+    admin setting, the secret's own `masterarn` (AWS's admin reference for alternating users)
+    names it, in the same form."""
     settings = dict(state.rotation.get("settings") or {})
     admin = settings.get("admin")
+    if admin is None:
+        current = state.opened.value(state.path)
+        master = current.get("masterarn") if isinstance(current, dict) else None
+        if isinstance(master, str) and master:
+            if master.startswith("arn:"):
+                raise UsageError(f"{state.key}: masterarn is an AWS secret ARN; sealer reads "
+                                 "the admin credential from a sealed file", file=str(state.file),
+                                 hint='set masterarn (or settings.admin) to "KEYPATH" or '
+                                      '"OTHERFILE.sealed.yaml#KEYPATH"')
+            admin = master
     if isinstance(admin, str):
         settings["admin"] = _resolve_ref(state, admin)
     return settings
@@ -135,8 +159,22 @@ def _resolve_ref(state: _State, ref: str) -> Any:
     from ..files import get_value
 
     other, key = ref.split("#", 1)
-    target = Path(other) if Path(other).is_absolute() else state.file.parent / other
+    target = _inside_repository(state, other)
     return get_value(target, key, [state.opened.identity] if state.opened.identity else None)
+
+
+def _inside_repository(state: _State, other: str) -> Path:
+    """`other` (relative to the file's directory) as a sealed file in the same work tree (or
+    directory, outside git): a repository's settings never name a file elsewhere."""
+    from ..git import work_tree_of
+
+    root = (work_tree_of(state.file) or state.file.parent).resolve()
+    candidate = (state.file.parent / other).resolve()
+    if Path(other).is_absolute() or not candidate.is_relative_to(root):
+        raise UsageError(f"{state.key}: the admin reference {other!r} leads outside the "
+                         "repository", file=str(state.file),
+                         hint="name a sealed file in the same repository, relative to this one")
+    return candidate
 
 
 TRUST_UNSIGNED_ROTATORS = "SEALER_TRUST_UNSIGNED_ROTATORS"
@@ -171,7 +209,8 @@ def _rotator(state: _State) -> Rotator | None:
     return get_rotator(name)
 
 
-def _run(state: _State, progress: Callable[[str], None]) -> Outcome:
+def _run(state: _State, progress: Callable[[str], None],
+         wait_for: Sequence[str] | None = None) -> Outcome:
     rotator = _rotator(state)
     settings = _settings(state) if rotator else {}
     pending = state.rotation.get("pending")
@@ -180,12 +219,15 @@ def _run(state: _State, progress: Callable[[str], None]) -> Outcome:
         progress("create")
     for step in ORDER[ORDER.index(state.rotation["pending"]["step"]) + 1:]:
         if step == "finish":
+            if wait_for:
+                _wait_for(state, wait_for)
+                progress("wait-for")
             _finish(state, rotator, settings)
         else:
             _step(state, rotator, settings, step)
         progress(step)
     rot = state.rotation
-    return Outcome(state.file, state.key, int(rot["version"]), "rotated", [])
+    return Outcome(state.file, state.key, rot["version"], "rotated", [])
 
 
 def _create(state: _State, rotator: Rotator | None, settings: dict[str, Any]) -> None:
@@ -198,7 +240,7 @@ def _create(state: _State, rotator: Rotator | None, settings: dict[str, Any]) ->
         gen = dict(state.rotation.get("generator") or {"kind": "password"})
         value = generate(str(gen.pop("kind", "password")), gen)
     rot = dict(state.rotation)
-    vid = next_id(state.opened.versions(), state.key, rot)
+    vid = new_version_id()
     created = timestamp(state.now)
     rot["pending"] = {"version": vid, "step": "create", "started": created}
     versions = add_pending(state.opened.versions(), state.key, vid, value, created)
@@ -229,6 +271,32 @@ def _step(state: _State, rotator: Rotator | None, settings: dict[str, Any], step
     state.write(state.opened.plaintext(), state.opened.versions(), rot)
 
 
+def _wait_for(state: _State, command: Sequence[str]) -> None:
+    import subprocess
+
+    from ..environ import child_environment
+
+    pending = state.rotation["pending"]
+    env = {**child_environment(), "SEALER_ROTATION_FILE": str(state.file),
+           "SEALER_ROTATION_KEY": state.key, "SEALER_ROTATION_VERSION": str(pending["version"])}
+    try:
+        status = subprocess.call(list(command), env=env, stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        reason = f"the --wait-for command cannot run ({exc.strerror})"
+    else:
+        if status == 0:
+            return
+        reason = (f"the --wait-for command exited with status {status}" if status > 0
+                  else f"the --wait-for command was killed by signal {-status}")
+    rot = _copy_tree(state.rotation)
+    rot["pending"]["error"] = f"finish: {reason}"
+    state.write(state.opened.plaintext(), state.opened.versions(), rot)
+    raise RotationFailed(f"rotation of {state.key} is tested but not finished: {reason}; "
+                         "CURRENT is unchanged", file=str(state.file),
+                         hint=f"run `sealer rotate {state.file} {state.key} --resume "
+                              "--wait-for …` once it can succeed, or `--abandon`")
+
+
 def _record_failure(state: _State, step: str, exc: SealerError) -> None:
     reason = exc.reason if isinstance(exc, RotationError) else exc.message
     target = exc.target if isinstance(exc, RotationError) else "the target"
@@ -248,15 +316,20 @@ def _finish(state: _State, rotator: Rotator | None, settings: dict[str, Any]) ->
         except SealerError as exc:
             _record_failure(state, "finish", exc)
     rot = dict(state.rotation)
-    vid = int(rot.pop("pending")["version"])
-    old_id = int(rot.get("version", 1))
-    old_created = str(rot.get("rotated_at") or state.opened.document.header.created)
-    versions = promote(state.opened.versions(), state.key, current, old_id, old_created,
-                       int(rot.get("keep", DEFAULT_KEEP)))
+    vid = rot.pop("pending")["version"]
+    entry = find_version(state.opened.versions(), state.key, vid)
+    created = str(entry["created"]) if entry else timestamp(state.now)
+    versions, rot = make_current(state.opened.versions(), state.key, rot,
+                                 state.opened.document.header.created, old_value=current,
+                                 new_id=vid, new_created=created, keep=_keep(state))
     plain = state.opened.plaintext()
     paths.set_value(plain, state.path, pending)
-    rot.update(version=vid, rotated_at=timestamp(state.now))
+    rot["rotated_at"] = timestamp(state.now)
     state.write(plain, versions, rot)
+
+
+def _keep(state: _State) -> int:
+    return keep_versions(state.rotation, state.file)
 
 
 def _abandon(state: _State) -> Outcome:
@@ -278,19 +351,23 @@ def _abandon(state: _State) -> Outcome:
     rot = dict(state.rotation)
     rot.pop("pending")
     state.write(state.opened.plaintext(), drop_pending(state.opened.versions(), state.key), rot)
-    return Outcome(state.file, state.key, int(rot.get("version", 1)), "abandoned", notes)
+    return Outcome(state.file, state.key, rot.get("version", 1), "abandoned", notes)
 
 
 class DueResult(NamedTuple):
     file: Path
     key: str
     error: str | None
+    version: VersionId | None = None
+    commit: str | None = None  # with commit=True: the commit holding the rotation
 
 
 def rotate_due(files: Sequence[Path], identities: Identities = None, *,
                now: datetime | None = None,
-               progress: Callable[[str], None] | None = None) -> list[DueResult]:
-    """Rotate every due secret, one after another; a failure is reported, not fatal."""
+               progress: Callable[[str], None] | None = None, commit: bool = False,
+               wait_for: Sequence[str] | None = None) -> list[DueResult]:
+    """Rotate every due secret, one after another; a failure is reported, not fatal. With
+    `commit`, each finished rotation is committed on its own (rotation/publish.py)."""
     from ..document import read_sealed
     from ..sealedfiles import sealed_files
 
@@ -299,26 +376,47 @@ def rotate_due(files: Sequence[Path], identities: Identities = None, *,
     results = []
     for file in sealed_files(files):
         for key, rot in rotation_entries(read_sealed(file).metadata):
-            if not key or (not is_due(rot, now) and not rot.get("pending")):
+            try:
+                due = bool(key) and (bool(rot.get("pending")) or is_due(rot, now))
+            except SealerError as exc:  # a malformed schedule: this secret fails, not the run
+                say(f"{file}: {key} failed: {exc.message}")
+                results.append(DueResult(file, key, exc.message))
+                continue
+            if not due:
                 continue  # key "" is the file's own entry: an expiry date, nothing to rotate
             say(f"{file}: rotating {key}")
             try:
-                rotate(file, key, identities, now=now, resume=bool(rot.get("pending")))
+                outcome = rotate(file, key, identities, now=now, wait_for=wait_for,
+                                 resume=bool(rot.get("pending")))
             except SealerError as exc:
                 say(f"{file}: {key} failed: {exc.message}")
                 results.append(DueResult(file, key, exc.message))
                 continue
-            say(f"{file}: {key} rotated")
-            results.append(DueResult(file, key, None))
+            done = None
+            if commit:
+                from .publish import commit_rotation
+
+                try:
+                    done = commit_rotation(file, key, outcome.version)
+                except SealerError as exc:
+                    say(f"{file}: {key} rotated but not committed: {exc.message}")
+                    results.append(DueResult(file, key, f"rotated but not committed: "
+                                             f"{exc.message}", outcome.version))
+                    continue
+            say(f"{file}: {key} rotated" + (f", committed {done}" if done else ""))
+            results.append(DueResult(file, key, None, outcome.version, done))
     return results
 
 
-def configure_rotation(file: Path, key: str, identities: Identities = None, *, every: str,
+def configure_rotation(file: Path, key: str, identities: Identities = None, *,
+                       every: str | None = None, schedule: str | None = None,
+                       duration: str | None = None,
                        rotator: str | None = None, settings: dict[str, Any] | None = None,
                        generator: dict[str, Any] | None = None,
                        keep: int | None = None) -> None:
-    """Write `metadata.keys[KEY].rotation`, keeping its progress fields (rotated_at, …)."""
-    parse_interval(every, what="--every")
+    """Write `metadata.keys[KEY].rotation`, keeping its progress fields (rotated_at, …). The
+    schedule is `every` or `schedule` (AWS's rate()/cron()), with an optional `duration`."""
+    check_settings(every=every, schedule=schedule, duration=duration)
     key = paths.format_path(paths.parse_path(key))
     if rotator is not None and rotator not in ROTATORS:
         raise UsageError(f"unknown rotator {rotator!r}", hint=f"use one of: {', '.join(ROTATORS)}")
@@ -333,8 +431,9 @@ def configure_rotation(file: Path, key: str, identities: Identities = None, *, e
         metadata = _copy_tree(opened.document.metadata)
         entry = metadata.setdefault("keys", {}).setdefault(key, {})
         rot = {k: v for k, v in (entry.get("rotation") or {}).items()
-               if k in ("rotated_at", "version", "pending", "expires")}
-        new = {"every": every, "rotator": rotator, "generator": generator,
+               if k in ("rotated_at", "version", "created", "labels", "pending", "expires")}
+        new = {"every": every, "schedule": schedule, "duration": duration,
+               "rotator": rotator, "generator": generator,
                "settings": settings or None, "keep": keep}
         entry["rotation"] = {**{k: v for k, v in new.items() if v is not None}, **rot}
         doc = seal(opened.plaintext(), previous=opened, metadata=metadata, source=str(file))
@@ -343,30 +442,109 @@ def configure_rotation(file: Path, key: str, identities: Identities = None, *, e
 
 def rollback(file: Path, key: str, identities: Identities = None, *,
              now: datetime | None = None) -> Outcome:
-    """PREVIOUS becomes CURRENT and CURRENT becomes PREVIOUS. For a rotator-backed secret the
-    old value is set on the target first (and tested), so the file never names a credential
-    the target refuses."""
+    """PREVIOUS becomes CURRENT and CURRENT becomes PREVIOUS (AWS: moving AWSCURRENT to the
+    AWSPREVIOUS version). For a rotator-backed secret the old value is set on the target first
+    (and tested), so the file never names a credential the target refuses."""
+    return move_stage(file, key, "CURRENT", to_version="PREVIOUS", identities=identities,
+                      now=now)
+
+
+def move_stage(file: Path, key: str, label: str, *, to_version: VersionId | None = None,
+               from_version: VersionId | None = None, identities: Identities = None,
+               now: datetime | None = None) -> Outcome:
+    """AWS's UpdateSecretVersionStage: attach `label` to `to_version` (removing it from the
+    version that had it) and/or remove it from `from_version`. Moving CURRENT makes that
+    version's value the one in `data` (the old CURRENT becomes PREVIOUS), with the target set
+    and tested first for a rotator-backed secret. `to_version` may also name a label
+    ("PREVIOUS"). PENDING belongs to rotation and is refused; versions never change."""
+    from ..document import STAGE_LABEL
+
+    if label == "PENDING":
+        raise UsageError("PENDING is moved only by rotation", hint="use `sealer rotate` "
+                         "(--resume or --abandon for a rotation in progress)")
+    if not STAGE_LABEL.match(label):
+        raise UsageError(f"{label!r} is not a staging label (1-256 letters, digits and "
+                         "_.@+=,:/-)")
+    if to_version is None and from_version is None:
+        raise UsageError("say where the label goes (--to VERSION) or where it is removed "
+                         "(--from VERSION)")
     with locked(file):
         gate = authorize_write(file)  # before the target is touched
-        opened = open_sealed(file, identities, action="rollback", keys=[key])
+        opened = open_sealed(file, identities, action="stage", keys=[key])
         state = _State(file, opened, key, now or datetime.now(UTC).replace(microsecond=0), gate)
         rot = dict(state.rotation)
         if rot.get("pending"):
-            raise UsageError(f"a rotation of {key} is in progress", file=str(file),
-                             hint=_resume_hint(file, key))
-        current = opened.value(state.path)
-        old_created = str(rot.get("rotated_at") or opened.document.header.created)
-        versions, prev_id, previous = swap_previous(opened.versions(), key, current,
-                                                    int(rot.get("version", 1)), old_created)
-        rotator = _rotator(state)
-        notes = []
-        if rotator is not None:
-            settings = _settings(state)
-            rotator.set_secret(current, previous, settings)
-            rotator.test_secret(previous, settings)
-            notes.append(f"PREVIOUS was set back on the {rot['rotator']} target")
-        plain = opened.plaintext()
-        paths.set_value(plain, state.path, previous)
-        rot["version"] = prev_id
-        state.write(plain, versions, rot)
-        return Outcome(file, key, prev_id, "rolled back", notes)
+            raise UsageError(f"a rotation of {state.key} is in progress", file=str(file),
+                             hint=_resume_hint(file, state.key))
+        versions = opened.versions()
+        current = current_of(rot, opened.document.header.created)
+        target = _version_named(state, versions, current, to_version) if to_version else None
+        source = _version_named(state, versions, current, from_version) \
+            if from_version is not None else None
+        if label == "CURRENT":
+            if target is None or (source is not None and source != current.id):
+                raise UsageError("CURRENT cannot be removed, only moved to another version "
+                                 "(--to VERSION)", file=str(file))
+            return _move_current(state, versions, current, target)
+        holder = next((str(e["id"]) for e in versions.get(state.key, [])
+                       if label in e["stages"]), str(current.id) if label in current.labels
+                      else None)
+        if source is not None and str(source) != holder:
+            raise UsageError(f"version {source} of {state.key} does not have the label "
+                             f"{label}", file=str(file))
+        entries = [{**e, "stages": [s for s in e["stages"] if s != label]}
+                   for e in versions.get(state.key, [])]
+        labels = [s for s in current.labels if s != label]
+        if target is not None and str(target) == str(current.id):
+            labels.append(label)
+        elif target is not None:
+            for entry in entries:
+                if str(entry["id"]) == str(target):
+                    entry["stages"].append(label)
+        from .versions import prune
+
+        versions = {**versions, state.key: prune(entries, _keep(state))}
+        if not versions[state.key]:
+            del versions[state.key]
+        rot = with_current(rot, current.id, current.created, labels)
+        state.write(opened.plaintext(), versions, rot)
+        return Outcome(file, state.key, target if target is not None else current.id,
+                       "labelled", [])
+
+
+def _version_named(state: _State, versions: dict[str, Any], current: Any,
+                   name: VersionId) -> VersionId:
+    """The id of the version `name` (an id, or a label it carries), or a UsageError."""
+    text = str(name)
+    if text == str(current.id) or text == "CURRENT" or text in current.labels:
+        return current.id  # type: ignore[no-any-return]
+    for entry in versions.get(state.key, []):
+        if str(entry["id"]) == text or text in entry["stages"]:
+            return entry["id"]  # type: ignore[no-any-return]
+    raise UsageError(f"{state.key} has no version {text}", file=str(state.file),
+                     hint=f"`sealer versions {state.file} {state.key}` lists its versions")
+
+
+def _move_current(state: _State, versions: dict[str, Any], current: Any,
+                  target: VersionId) -> Outcome:
+    if str(target) == str(current.id):
+        return Outcome(state.file, state.key, current.id, "unchanged", [])
+    entry = find_version(versions, state.key, target)
+    assert entry is not None  # _version_named found it
+    old_value = state.opened.value(state.path)
+    rotator = _rotator(state)
+    notes = []
+    if rotator is not None:
+        settings = _settings(state)
+        rotator.set_secret(old_value, entry["value"], settings)
+        rotator.test_secret(entry["value"], settings)
+        notes.append(f"version {target} was set on the {state.rotation['rotator']} target")
+    labels = [s for s in entry["stages"] if s != "PREVIOUS"]
+    new_versions, rot = make_current(versions, state.key, dict(state.rotation),
+                                     state.opened.document.header.created, old_value=old_value,
+                                     new_id=target, new_created=str(entry["created"]),
+                                     new_labels=labels, keep=_keep(state))
+    plain = state.opened.plaintext()
+    paths.set_value(plain, state.path, entry["value"])
+    state.write(plain, new_versions, rot)
+    return Outcome(state.file, state.key, target, "rolled back", notes)

@@ -33,6 +33,7 @@ STEPS: tuple[RotationStep, ...] = ("create", "set", "test", "finish")
 # name -> "module:class" under sealer.rotation.rotators, imported only when asked for.
 ROTATORS = {
     "command": "command:CommandRotator",
+    "mysql": "mysql:MysqlRotator",
     "postgres": "postgres:PostgresRotator",
 }
 

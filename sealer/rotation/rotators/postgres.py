@@ -1,8 +1,9 @@
 """The `postgres` rotator: change a PostgreSQL role's password, AWS's two ways.
 
 The secret is AWS's RDS secret: a mapping with `host` (a name, an address, or a unix socket
-directory), `port` (default 5432), `username`, `password`, `dbname` (default postgres) and
-optionally `engine` (postgres). Other fields are kept as they are.
+directory), `port` (default 5432, an integer or a digit string), `username`, `password`,
+`dbname` (default postgres) and optionally `engine` (postgres) and `ssl` (below). Other fields
+are kept as they are.
 
 Strategies (`settings["strategy"]`):
 
@@ -29,7 +30,9 @@ later also take `PGSSLROOTCERT=system`). A host that is a unix socket directory 
 `/`) needs no TLS: libpq does not use it there. Any other `sslmode` (`verify-ca`, `require`,
 `prefer`, `allow`, `disable`) is an explicit opt-out: `settings.sslmode` for one secret, or
 the rotating host's own `$PGSSLMODE` when the settings name none. None of them stops a
-server impersonating the real one from asking for the password in clear.
+server impersonating the real one from asking for the password in clear. The secret's `ssl`
+key (AWS's templates read it) is honoured: `true` refuses any sslmode but `verify-full`,
+`false` opts out to `disable` unless the settings name an sslmode.
 
 Passwords are sent to the server only as SCRAM (or MD5, per the server's
 `password_encryption`) verifiers computed by libpq, as psql's `\\password` does, so the
@@ -47,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import SealerError, UsageError
 from .base import RotationError, RotationStep, Rotator, check_settings
+from .credentials import alternate, check_pair, secret_fields
 
 if TYPE_CHECKING:
     import psycopg
@@ -57,7 +61,6 @@ SETTINGS = ("strategy", "admin", "password", "connect_timeout", "sslmode")
 STRATEGIES = ("single-user", "alternating-users")
 SSLMODES = ("verify-full", "verify-ca", "require", "prefer", "allow", "disable")  # default first
 ENGINES = ("postgres", "aurora-postgresql")
-CLONE_SUFFIX = "_clone"
 MAX_IDENTIFIER = 63  # NAMEDATALEN - 1
 DEFAULT_PASSWORD_OPTIONS: Mapping[str, Any] = {"exclude_characters": ":/@\"'\\"}
 
@@ -69,6 +72,7 @@ class Credential:
     username: str
     password: str = field(repr=False)
     dbname: str = "postgres"
+    ssl: bool | None = None  # the secret's own `ssl` key (AWS's templates read it)
 
     @property
     def target(self) -> str:
@@ -131,12 +135,9 @@ def _require_psycopg() -> None:
 
 def alternate_username(username: str) -> str:
     """`app` <-> `app_clone`, as AWS's alternating-users template names them."""
-    if username.endswith(CLONE_SUFFIX):
-        return username.removesuffix(CLONE_SUFFIX)
-    if len((username + CLONE_SUFFIX).encode("utf-8")) > MAX_IDENTIFIER:
-        raise UsageError(f"role name {username!r} is too long to add {CLONE_SUFFIX!r} "
-                         f"(PostgreSQL names are at most {MAX_IDENTIFIER} bytes)")
-    return username + CLONE_SUFFIX
+    return alternate(username, limit=MAX_IDENTIFIER, size=lambda n: len(n.encode("utf-8")),
+                     noun="role",
+                     limit_text=f"PostgreSQL names are at most {MAX_IDENTIFIER} bytes")
 
 
 @dataclass(frozen=True)
@@ -167,20 +168,34 @@ class _Config:
         admin_cred = None if admin is None else _credential(admin, "settings.admin",
                                                             dbname=secret.dbname)
         return cls(strategy, admin_cred, {**DEFAULT_PASSWORD_OPTIONS, **options}, timeout,
-                   _sslmode(settings))
+                   _sslmode(settings, secret.ssl))
 
 
-def _sslmode(settings: Mapping[str, Any]) -> str:
-    """settings.sslmode, else the host's $PGSSLMODE, else verify-full (see the module doc)."""
+def _sslmode(settings: Mapping[str, Any], ssl: bool | None = None) -> str:
+    """settings.sslmode, else the host's $PGSSLMODE, else verify-full (see the module doc).
+
+    The secret's `ssl` key, as AWS's templates read it: `true` demands verify-full (a weaker
+    sslmode from the settings or the host is refused, never silently used); `false` is an
+    explicit opt-out to `disable` unless the settings name an sslmode. There is no fallback
+    from a failed verified connection to an unverified one."""
     import os
 
     if "sslmode" in settings:
-        return _choice(settings, "sslmode", SSLMODES)
-    host = os.environ.get("PGSSLMODE") or SSLMODES[0]
-    if host not in SSLMODES:
-        raise UsageError(f"$PGSSLMODE is {host!r}, not an sslmode the postgres rotator knows",
-                         hint=f"use one of: {', '.join(SSLMODES)}")
-    return host
+        mode = _choice(settings, "sslmode", SSLMODES)
+        where = "settings.sslmode"
+    elif ssl is False:
+        return "disable"
+    else:
+        mode = os.environ.get("PGSSLMODE") or SSLMODES[0]
+        where = "$PGSSLMODE"
+        if mode not in SSLMODES:
+            raise UsageError(f"$PGSSLMODE is {mode!r}, not an sslmode the postgres rotator "
+                             "knows", hint=f"use one of: {', '.join(SSLMODES)}")
+    if ssl is True and mode != "verify-full":
+        raise UsageError(f"the secret says ssl: true, which needs sslmode verify-full, but "
+                         f"{where} is {mode}", hint="remove the weaker sslmode, or set ssl: "
+                                                    "false in the secret to opt out")
+    return mode
 
 
 def _choice(settings: Mapping[str, Any], name: str, allowed: tuple[str, ...],
@@ -194,33 +209,16 @@ def _choice(settings: Mapping[str, Any], name: str, allowed: tuple[str, ...],
 
 def _credential(value: Any, what: str, *, dbname: str = "postgres") -> Credential:
     """A Credential from an RDS-shaped mapping; UsageError naming the field that is wrong."""
-    shape = "a mapping with host, port, username, password and dbname (AWS's RDS secret)"
-    if not isinstance(value, Mapping):
-        raise UsageError(f"{what} for rotator 'postgres' is not a mapping", hint=f"use {shape}")
-    for name in ("host", "username", "password"):
-        if not isinstance(value.get(name), str) or not value[name]:
-            raise UsageError(f"{what} for rotator 'postgres' has no {name}", hint=f"use {shape}")
-    if value.get("engine", "postgres") not in ENGINES:
-        raise UsageError(f"{what} is for engine {value['engine']!r}, not postgres")
-    port = value.get("port", 5432)
-    if isinstance(port, str) and port.isdigit():
-        port = int(port)
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise UsageError(f"{what} for rotator 'postgres' has an invalid port")
-    return Credential(value["host"], port, value["username"], value["password"],
-                      str(value.get("dbname") or dbname))
+    fields = secret_fields(value, what, rotator="postgres", engines=ENGINES, engine_text="postgres",
+                           default_port=5432,
+                           shape="a mapping with host, port, username, password and dbname "
+                                 "(AWS's RDS secret)")
+    return Credential(fields.host, fields.port, fields.username, fields.password,
+                      str(fields.dbname or dbname), fields.ssl)
 
 
 def _check_pair(old: Credential, new: Credential, config: _Config) -> None:
-    """PENDING may only differ from CURRENT in what the strategy changes."""
-    expected = old.username
-    if config.strategy == "alternating-users":
-        expected = alternate_username(old.username)
-    moved = replace(new, username=old.username, password=old.password) != old
-    if new.username != expected or moved:
-        changes = "the password" if expected == old.username else "the role and its password"
-        raise RotationError("set", old.target, f"the pending secret is for {new.target}, but "
-                            f"{config.strategy} rotation changes only {changes}")
+    check_pair(old, new, config.strategy, alternate_name=alternate_username, account="role")
 
 
 def _connect(cred: Credential, config: _Config, step: RotationStep, subject: Credential,

@@ -1,0 +1,73 @@
+"""What the database rotators share: reading AWS's secret shape for database credentials
+(`host`, `port` as an integer or digit string, `username`, `password`, `dbname`, `engine`,
+`ssl`), the `_clone` naming of AWS's alternating-users templates, and the rule that PENDING may
+differ from CURRENT only in what the strategy changes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any, NamedTuple
+
+from ...errors import UsageError
+from .base import RotationError
+
+__all__ = ["CLONE_SUFFIX", "SecretFields", "alternate", "check_pair", "secret_fields"]
+
+CLONE_SUFFIX = "_clone"
+
+
+class SecretFields(NamedTuple):
+    host: str
+    port: int
+    username: str
+    password: str
+    dbname: Any  # as stored; each rotator has its own default
+    ssl: bool | None  # the secret's own `ssl` key (AWS's templates read it)
+
+
+def secret_fields(value: Any, what: str, *, rotator: str, engines: tuple[str, ...],
+                  engine_text: str, default_port: int, shape: str) -> SecretFields:
+    """The fields of an AWS-shaped database secret; UsageError naming the one that is wrong."""
+    if not isinstance(value, Mapping):
+        raise UsageError(f"{what} for rotator {rotator!r} is not a mapping", hint=f"use {shape}")
+    for name in ("host", "username", "password"):
+        if not isinstance(value.get(name), str) or not value[name]:
+            raise UsageError(f"{what} for rotator {rotator!r} has no {name}", hint=f"use {shape}")
+    if value.get("engine", engines[0]) not in engines:
+        raise UsageError(f"{what} is for engine {value['engine']!r}, not {engine_text}")
+    port = value.get("port", default_port)
+    if isinstance(port, str) and port.isdigit():
+        port = int(port)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise UsageError(f"{what} for rotator {rotator!r} has an invalid port")
+    ssl = value.get("ssl")
+    if isinstance(ssl, str) and ssl.lower() in ("true", "false"):
+        ssl = ssl.lower() == "true"
+    if ssl is not None and not isinstance(ssl, bool):
+        raise UsageError(f"{what} for rotator {rotator!r} has an invalid ssl (true or false)")
+    return SecretFields(value["host"], port, value["username"], value["password"],
+                        value.get("dbname"), ssl)
+
+
+def alternate(username: str, *, limit: int, size: Callable[[str], int], limit_text: str,
+              noun: str) -> str:
+    """`app` <-> `app_clone`, as AWS's alternating-users templates name them."""
+    if username.endswith(CLONE_SUFFIX):
+        return username.removesuffix(CLONE_SUFFIX)
+    if size(username + CLONE_SUFFIX) > limit:
+        raise UsageError(f"{noun} name {username!r} is too long to add {CLONE_SUFFIX!r} "
+                         f"({limit_text})")
+    return username + CLONE_SUFFIX
+
+
+def check_pair(old: Any, new: Any, strategy: str, *, alternate_name: Callable[[str], str],
+               account: str) -> None:
+    """PENDING may only differ from CURRENT in what the strategy changes (`old` and `new` are
+    the rotator's frozen Credential dataclasses)."""
+    expected = alternate_name(old.username) if strategy == "alternating-users" else old.username
+    moved = replace(new, username=old.username, password=old.password) != old
+    if new.username != expected or moved:
+        changes = "the password" if expected == old.username else f"the {account} and its password"
+        raise RotationError("set", old.target, f"the pending secret is for {new.target}, but "
+                            f"{strategy} rotation changes only {changes}")
