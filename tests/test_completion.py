@@ -1,5 +1,5 @@
-"""Shell completion as the README documents it: the script `--show-completion` prints, sourced
-by a real bash, completes commands and options through the installed console script."""
+"""Shell completion as the README documents it: the script `_SEALER_COMPLETE=source_bash sealer`
+prints, sourced by a real bash, completes commands and options through the console script."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def complete(words: str, tmp_path: Path) -> list[str]:
     assert sealer.exists(), "the console script is installed with the package"
     env = {**os.environ, "PATH": f"{sealer.parent}{os.pathsep}{os.environ['PATH']}",
            "HOME": str(tmp_path), "SHELL": shutil.which("bash") or "bash"}
-    shown = subprocess.run([str(sealer), "--show-completion", "bash"], env=env,
-                           capture_output=True, text=True, check=False)
+    shown = subprocess.run([str(sealer)], env={**env, "_SEALER_COMPLETE": "source_bash"},
+                           capture_output=True, text=True, check=False)  # as README says
     assert shown.returncode == 0, shown.stderr
     script = shown.stdout
     assert "complete" in script
