@@ -12,7 +12,8 @@ from typing import Any, NamedTuple
 from ...errors import UsageError
 from .base import RotationError
 
-__all__ = ["CLONE_SUFFIX", "SecretFields", "alternate", "check_pair", "secret_fields"]
+__all__ = ["CLONE_SUFFIX", "SecretFields", "alternate", "check_pair", "new_pending",
+           "secret_fields"]
 
 CLONE_SUFFIX = "_clone"
 
@@ -71,3 +72,17 @@ def check_pair(old: Any, new: Any, strategy: str, *, alternate_name: Callable[[s
         changes = "the password" if expected == old.username else f"the {account} and its password"
         raise RotationError("set", old.target, f"the pending secret is for {new.target}, but "
                             f"{strategy} rotation changes only {changes}")
+
+
+def new_pending(current: Mapping[str, Any], strategy: str,
+                alternate_name: Callable[[str], str],
+                password_options: Mapping[str, Any]) -> dict[str, Any]:
+    """The create step of a database rotator: CURRENT with a new password, and for
+    alternating users the other user's name; every other field kept as it is."""
+    from ..generators import generate
+
+    pending = dict(current)
+    if strategy == "alternating-users":
+        pending["username"] = alternate_name(str(current["username"]))
+    pending["password"] = generate("password", password_options)
+    return pending

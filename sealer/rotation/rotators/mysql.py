@@ -64,7 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import UsageError
 from .base import RotationError, RotationStep, Rotator, check_settings
-from .credentials import alternate, check_pair, secret_fields
+from .credentials import alternate, check_pair, new_pending, secret_fields
 
 if TYPE_CHECKING:
     from pymysql.connections import Connection
@@ -115,14 +115,8 @@ class MysqlRotator:
                              hint="pip install 'sealer[mysql]'")
 
     def create(self, current: Any, settings: Mapping[str, Any]) -> dict[str, Any]:
-        from ..generators import generate
-
         config = _Config.parse(settings, _credential(current, "the secret"))
-        pending = dict(current)
-        if config.strategy == "alternating-users":
-            pending["username"] = alternate_username(str(current["username"]))
-        pending["password"] = generate("password", config.password_options)
-        return pending
+        return new_pending(current, config.strategy, alternate_username, config.password_options)
 
     def set_secret(self, current: Any, pending: Any, settings: Mapping[str, Any]) -> None:
         old, new = _credential(current, "the secret"), _credential(pending, "the pending secret")
