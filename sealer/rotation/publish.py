@@ -20,8 +20,11 @@ def commit_rotation(file: Path, key: str, version: object) -> str:
     if root is None:
         raise SealerError("is not in a git work tree, so the rotation cannot be committed",
                           file=str(file), hint="run without --commit, or inside the repository")
+    from ..printable import printable
+
     relative = os.path.relpath(file.absolute(), root)
-    message = (f"Rotate {key} in {relative}\n\n"
+    key = printable(key)  # a key path from the repository: no control characters in a message
+    message = (f"Rotate {key} in {printable(relative)}\n\n"
                f"sealer rotate: version {version} of {key} is now CURRENT; the previous one is "
                "PREVIOUS.\n")
     run_git(["add", "--", relative], root)
