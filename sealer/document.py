@@ -38,7 +38,7 @@ RESERVED_KEY = "sealer"
 VERSIONS = "versions"  # FORMAT.md §10: optional, between `data` and `metadata`, when non-empty
 VERSION_FIELDS = ("id", "stages", "created", "value")
 STAGES = ("PENDING", "PREVIOUS")  # the labels sealer's rotation moves; CURRENT is `data`
-# FORMAT.md §10.2: a version id is a positive int (files before 0.2) or, as AWS Secrets Manager's
+# FORMAT.md §10.2: a version id is a positive int (earlier files) or, as AWS Secrets Manager's
 # VersionId / ClientRequestToken, 32-64 characters; a staging label as AWS's (1-256 characters,
 # at most 20 per version).
 VERSION_ID = re.compile(r"[A-Za-z0-9_-]{32,64}\Z")
