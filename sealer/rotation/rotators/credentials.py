@@ -12,8 +12,8 @@ from typing import Any, NamedTuple
 from ...errors import UsageError
 from .base import RotationError
 
-__all__ = ["CLONE_SUFFIX", "SecretFields", "alternate", "check_pair", "new_pending",
-           "secret_fields"]
+__all__ = ["CLONE_SUFFIX", "CommonSettings", "SecretFields", "alternate", "check_pair",
+           "common_settings", "new_pending", "secret_fields"]
 
 CLONE_SUFFIX = "_clone"
 
@@ -86,3 +86,35 @@ def new_pending(current: Mapping[str, Any], strategy: str,
         pending["username"] = alternate_name(str(current["username"]))
     pending["password"] = generate("password", password_options)
     return pending
+
+
+class CommonSettings(NamedTuple):
+    strategy: str
+    admin: Any  # the admin credential as given (a mapping once resolved), or None
+    password_options: Mapping[str, Any]
+    connect_timeout: int
+
+
+def common_settings(rotator: str, settings: Mapping[str, Any], *,
+                    strategies: tuple[str, ...], admin_can: str) -> CommonSettings:
+    """The settings every database rotator reads: strategy (the first of `strategies` by
+    default), admin (required for alternating users), password generator options and
+    connect_timeout; UsageError naming the one that is wrong."""
+    strategy = settings.get("strategy", strategies[0])
+    if strategy not in strategies:
+        raise UsageError(f"rotator {rotator!r}: unknown strategy {strategy!r}",
+                         hint=f"use one of: {', '.join(strategies)}")
+    admin = settings.get("admin")
+    if strategy == "alternating-users" and admin is None:
+        raise UsageError(f"rotator {rotator!r} with alternating-users needs settings.admin",
+                         hint=f"an admin credential (host, port, username, password) that "
+                              f"{admin_can}")
+    options = settings.get("password", {})
+    if not isinstance(options, Mapping):
+        raise UsageError(f"rotator {rotator!r}: settings.password must be a mapping of "
+                         "password generator options", hint="e.g. {length: 40}")
+    timeout = settings.get("connect_timeout", 10)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+        raise UsageError(f"rotator {rotator!r}: settings.connect_timeout must be a whole "
+                         "number of seconds, at least 1")
+    return CommonSettings(str(strategy), admin, options, timeout)

@@ -64,7 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import UsageError
 from .base import RotationError, RotationStep, Rotator, check_settings
-from .credentials import alternate, check_pair, new_pending, secret_fields
+from .credentials import alternate, check_pair, common_settings, new_pending, secret_fields
 
 if TYPE_CHECKING:
     from pymysql.connections import Connection
@@ -174,23 +174,14 @@ class _Config:
     @classmethod
     def parse(cls, settings: Mapping[str, Any], secret: Credential) -> _Config:
         check_settings("mysql", settings, SETTINGS)
-        strategy = _choice(settings.get("strategy", STRATEGIES[0]), "strategy", STRATEGIES)
-        admin = settings.get("admin")
-        if strategy == "alternating-users" and admin is None:
-            raise UsageError("rotator 'mysql' with alternating-users needs settings.admin",
-                             hint="an admin credential (host, port, username, password) that "
-                                  "can create users and grant the application's privileges")
-        options = settings.get("password", {})
-        if not isinstance(options, Mapping):
-            raise UsageError("rotator 'mysql': settings.password must be a mapping of "
-                             "password generator options", hint="e.g. {length: 40}")
-        timeout = settings.get("connect_timeout", 10)
-        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
-            raise UsageError("rotator 'mysql': settings.connect_timeout must be a whole "
-                             "number of seconds, at least 1")
+        common = common_settings("mysql", settings, strategies=STRATEGIES,
+                                 admin_can="can create users and grant the application's "
+                                           "privileges")
+        admin = common.admin
         admin_cred = None if admin is None else _credential(admin, "settings.admin")
-        return cls(strategy, admin_cred, {**DEFAULT_PASSWORD_OPTIONS, **options}, timeout,
-                   _ssl_mode(settings, secret.ssl))
+        return cls(common.strategy, admin_cred,
+                   {**DEFAULT_PASSWORD_OPTIONS, **common.password_options},
+                   common.connect_timeout, _ssl_mode(settings, secret.ssl))
 
 
 def _ssl_mode(settings: Mapping[str, Any], ssl: bool | None) -> str:

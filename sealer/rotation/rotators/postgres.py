@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import SealerError, UsageError
 from .base import RotationError, RotationStep, Rotator, check_settings
-from .credentials import alternate, check_pair, new_pending, secret_fields
+from .credentials import alternate, check_pair, common_settings, new_pending, secret_fields
 
 if TYPE_CHECKING:
     import psycopg
@@ -145,24 +145,14 @@ class _Config:
     @classmethod
     def parse(cls, settings: Mapping[str, Any], secret: Credential) -> _Config:
         check_settings("postgres", settings, SETTINGS)
-        strategy = _choice(settings, "strategy", STRATEGIES)
-        admin = settings.get("admin")
-        if strategy == "alternating-users" and admin is None:
-            raise UsageError("rotator 'postgres' with alternating-users needs settings.admin",
-                             hint="an admin credential (host, port, username, password) that "
-                                  "can create roles, e.g. from another sealed secret")
-        options = settings.get("password", {})
-        if not isinstance(options, Mapping):
-            raise UsageError("rotator 'postgres': settings.password must be a mapping of "
-                             "password generator options", hint="e.g. {length: 40}")
-        timeout = settings.get("connect_timeout", 10)
-        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
-            raise UsageError("rotator 'postgres': settings.connect_timeout must be a whole "
-                             "number of seconds, at least 1")
+        common = common_settings("postgres", settings, strategies=STRATEGIES,
+                                 admin_can="can create roles, e.g. from another sealed secret")
+        admin = common.admin
         admin_cred = None if admin is None else _credential(admin, "settings.admin",
                                                             dbname=secret.dbname)
-        return cls(strategy, admin_cred, {**DEFAULT_PASSWORD_OPTIONS, **options}, timeout,
-                   _sslmode(settings, secret.ssl))
+        return cls(common.strategy, admin_cred,
+                   {**DEFAULT_PASSWORD_OPTIONS, **common.password_options},
+                   common.connect_timeout, _sslmode(settings, secret.ssl))
 
 
 def _sslmode(settings: Mapping[str, Any], ssl: bool | None = None) -> str:
