@@ -402,7 +402,9 @@ def test_a_server_message_holding_the_password_is_not_shown(mysql_app: MysqlApp)
     secret = dict(mysql_app.secret, username="Hunter2-user", password="Hunter2-user")
     with pytest.raises(RotationError) as caught:
         MysqlRotator().test_secret(secret, {})
-    assert "Hunter2" not in caught.value.reason and "MySQL error 1045" in caught.value.reason
+    # An unknown user gets 1045 or 1698 from MariaDB, varying between runs (both seen).
+    assert "Hunter2" not in caught.value.reason
+    assert re.search(r"\(MySQL error (1045|1698)\)$", caught.value.reason)
 
 
 def test_pending_for_another_user_or_host_is_refused(mysql_app: MysqlApp) -> None:
