@@ -17,7 +17,7 @@ from sealing import new_identity
 from sealer import audit, yamlio
 from sealer.audit import AuditError, entries, verify
 from sealer.errors import NoIdentityError
-from sealer.files import get_value, seal_file, set_value
+from sealer.files import get_value, seal_file, set_value, unset_values
 from sealer.keys import parse_identities, parse_recipient
 
 ALICE_SECRET = str(pyrage.x25519.Identity.generate())
@@ -141,3 +141,85 @@ def test_cli_verify_and_show(log: Path, sealed: Path) -> None:
     log.write_bytes(lines[1])
     broken = run("audit", "verify", env={"SEALER_AUDIT_LOG": str(log)})
     assert broken.code == 1 and "chain breaks at line 1" in broken.err
+
+
+# -- sizes: any entry keeps the chain; an entry is at most 1 MiB --------------------------
+
+
+def test_an_entry_over_64_kib_keeps_the_chain(log: Path, sealed: Path) -> None:
+    """`unset` of 10,000 keys wrote a 200 KB line, and the next entry chained to a fragment."""
+    settings = audit.Settings(log, True)
+    keys = [f"service{i}.password" for i in range(10_000)]
+    audit.record("unset", sealed, keys=keys, recipient="age1x", outcome="ok", settings=settings)
+    get_value(sealed, "db.password", [ALICE])
+    assert verify(log)[0] == 2
+    assert next(entries(log))["keys"] == keys
+
+
+def test_unset_of_many_keys_is_audited_whole(log: Path, tmp_path: Path) -> None:
+    many = tmp_path / "many.sealed.yaml"
+    data = {f"service_{i:05d}_with_a_long_name": "v" for i in range(3000)}
+    seal_file(yamlio.dump(data).encode(), many, source="t", recipients=[ALICE_R])
+    unset_values(many, list(data), [ALICE])
+    assert log.stat().st_size > 65536
+    set_value(many, "one", "v", [ALICE])
+    assert verify(log)[0] == 2
+    assert [r["action"] for r in entries(log)] == ["unset", "set"]
+
+
+def test_an_entry_is_at_most_1_mib_and_counts_the_keys_it_leaves_out(log: Path,
+                                                                    sealed: Path) -> None:
+    settings = audit.Settings(log, True)
+    keys = [f"k{i:06d}." + "x" * 100 for i in range(20_000)]  # 2.2 MB of key paths
+    audit.record("unset", sealed, keys=keys, recipient="age1x", outcome="ok", settings=settings)
+    line = log.read_bytes()
+    assert audit.MAX_ENTRY_BYTES - 200 < len(line) <= audit.MAX_ENTRY_BYTES == 1024 * 1024
+    row = next(entries(log))
+    listed = len(row["keys"])
+    assert row["keys"] == keys[:listed] and row["keys_count"] == 20_000
+    assert row["keys_truncated"] == 20_000 - listed > 0
+    get_value(sealed, "db.password", [ALICE])
+    assert verify(log)[0] == 2
+
+
+# -- batches: one write, one fsync, one lock ----------------------------------------------
+
+
+def test_record_many_appends_chained_whole_lines(log: Path, sealed: Path) -> None:
+    get_value(sealed, "db.password", [ALICE])
+    batch = [audit.Entry("get", sealed, keys=[f"k{i}"], recipient="age1x") for i in range(3)]
+    batch.append(audit.Entry("get", sealed, recipient=None, outcome="refused: NoIdentityError"))
+    audit.record_many(batch, audit.Settings(log, True))
+    rows = list(entries(log))
+    assert [(r["keys"], r["outcome"]) for r in rows[1:]] == [
+        (["k0"], "ok"), (["k1"], "ok"), (["k2"], "ok"), ([], "refused: NoIdentityError")]
+    assert all(r["file"] == str(sealed) and r["user"] and r["host"] for r in rows)
+    assert verify(log)[0] == 5
+    audit.record_many([], audit.Settings(log, True))
+    assert verify(log)[0] == 5
+
+
+def _batches(path: str, file: str, count: int) -> None:
+    settings = audit.Settings(Path(path), True)
+    for i in range(count):
+        audit.record_many([audit.Entry("get", Path(file), keys=[f"batch-{os.getpid()}-{i}"],
+                                       recipient="age1x") for _ in range(5)], settings)
+
+
+def test_concurrent_batches_and_single_entries_keep_the_chain(log: Path, sealed: Path) -> None:
+    log.parent.mkdir(parents=True)
+    workers = [multiprocessing.Process(target=target, args=(str(log), str(sealed), 20))
+               for target in (_batches, _batches, _hammer, _hammer)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert verify(log)[0] == 2 * 20 * 5 + 2 * 20
+    keys = [json.loads(line)["keys"][0] for line in log.read_bytes().splitlines()]
+    where: dict[str, list[int]] = {}
+    for index, key in enumerate(keys):
+        if key.startswith("batch-"):
+            where.setdefault(key, []).append(index)
+    assert len(where) == 40
+    for batch in where.values():  # one write under one lock: a batch is never split
+        assert batch == list(range(batch[0], batch[0] + 5))

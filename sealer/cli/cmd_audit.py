@@ -1,4 +1,4 @@
-"""`sealer audit verify` and `sealer audit show`."""
+"""`sealer audit verify`, `sealer audit repair` and `sealer audit show`."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ LogOption = Annotated[Path | None, typer.Option(
 def verify(log: LogOption = None) -> int:
     """Check the hash chain: an edited, removed or reordered entry is reported with its line.
 
-    Prints the head hash: keep it elsewhere to detect entries cut from the end.
+    A torn last entry (a write cut short) is reported with its byte offset: `sealer audit
+    repair` moves it aside. Prints the head hash: keep it elsewhere to detect entries cut from
+    the end.
     """
     from ..audit import log_path
     from ..audit import verify as check_chain
@@ -32,6 +34,25 @@ def verify(log: LogOption = None) -> int:
     count, head = check_chain(path)
     note(f"{path}: {count} entries, chain intact")
     write_stdout(head + "\n")
+    return 0
+
+
+@audit_app.command("repair", epilog="Example:\n\n  sealer audit repair && sealer audit verify")
+def repair(log: LogOption = None) -> int:
+    """Move a torn last entry (a write cut short by a crash) to a side file beside the log.
+
+    The bytes go to LOG.torn-TIME (mode 0600) and an entry with action "repair" naming that
+    file is appended, so the chain stays intact. The next entry written does the same itself.
+    """
+    from ..audit import log_path
+    from ..audit import repair as move_aside
+
+    path = log or log_path()
+    side = move_aside(path)
+    if side is None:
+        note(f"{path}: the last entry is whole: nothing to repair")
+    else:
+        note(f"{path}: moved {side.stat().st_size} bytes of an incomplete entry to {side}")
     return 0
 
 
