@@ -60,21 +60,35 @@ def _editor_environment() -> dict[str, str]:
 
 def run_editor(command: Sequence[str]) -> RunEditor:
     def run(file: Path) -> None:
-        with _ignoring_terminal_signals():
+        with _terminal_signals_for_the_editor():
             try:
                 status = subprocess.call([*command, str(file)], env=_editor_environment())
             except OSError as exc:
                 raise UsageError(f"cannot run the editor {command[0]!r}: {exc.strerror}",
                                  hint="set $EDITOR (or $SEALER_EDITOR) to your editor") from None
+        if status in (-signal.SIGINT, 128 + signal.SIGINT):  # Ctrl-C ended the editor
+            raise KeyboardInterrupt
         if status != 0:
             raise SealerError(f"the editor exited with status {status}; nothing was changed")
     return run
 
 
 @contextmanager
-def _ignoring_terminal_signals() -> Iterator[None]:
-    """While the editor owns the terminal, Ctrl-C is for it, not for us (like system(3))."""
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _terminal_signals_for_the_editor() -> Iterator[None]:
+    """While the editor owns the terminal, Ctrl-C is for it, not for us (like system(3) and
+    git): sealer only notes a SIGINT, and acts on it when it ended the editor (`run` then
+    raises KeyboardInterrupt: the plaintext copy is removed). A handler, not SIG_IGN, because
+    execve resets a handled signal to its default and keeps an ignored one ignored: the editor
+    starts with Ctrl-C working. SIGTERM and SIGHUP still stop sealer, and the editor with it."""
+    def noted(signum: int, frame: object) -> None:
+        pass
+
+    old = signal.getsignal(signal.SIGINT)
+    old = signal.SIG_DFL if old is None else old  # None: set outside Python
+    if old is signal.SIG_IGN:  # sealer itself runs with Ctrl-C ignored (a background job)
+        yield
+        return
+    signal.signal(signal.SIGINT, noted)
     try:
         yield
     finally:

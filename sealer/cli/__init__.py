@@ -6,27 +6,23 @@ Exit codes (README "Exit codes"): 0 ok, 1 error, 2 usage, 3 no identity can decr
 Before anything is read, core dumps are disabled (sealer.fsio.disable_core_dumps) and the
 private directories of `sealer edit` runs that were killed with SIGKILL are removed
 (sealer.fsio.remove_abandoned_tempdirs: one directory listing when there are none).
+
+SIGINT, SIGTERM and SIGHUP at any moment exit 130 with one line and every clean-up run
+(sealer.cli.signals, docs/FAULTS.md); whatever a command raised once one arrived counts as the
+interruption.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from collections.abc import Sequence
-from types import FrameType
+from typing import NoReturn
 
 from ..errors import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, SealerError
+from . import signals
 
 __all__ = ["main"]
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP: unwind like Ctrl-C so temporary plaintext is removed."""
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    raise Terminated(signum)
 
 
 def _say(kind: str, message: str) -> None:
@@ -78,10 +74,12 @@ def _run(argv: Sequence[str] | None) -> int:
         ctx = exc.ctx  # type: ignore[attr-defined]
         _say("hint", f"see `{ctx.command_path if ctx else 'sealer'} --help`")
         return EXIT_USAGE
-    except abort:  # click's form of Ctrl-C (and of EOF at a prompt)
-        raise KeyboardInterrupt from None
-    if result == EXIT_INTERRUPTED:  # typer 0.29 turns KeyboardInterrupt into a silent Exit(130)
-        raise KeyboardInterrupt
+    except abort as exc:  # click's form of Ctrl-C (and of EOF at a prompt)
+        context = exc.__context__
+        raise signals.interrupt_of(context if isinstance(context, KeyboardInterrupt)
+                                   else None) from None
+    if result == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into a silent Exit(130)
+        raise signals.interrupt_of()
     return result if isinstance(result, int) else 0
 
 
@@ -94,27 +92,97 @@ def _require_posix() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point: run, map every outcome to an exit code, never show a traceback."""
-    _require_posix()  # first: what follows imports fcntl and uses POSIX signals
-    from ..fsio import disable_core_dumps, remove_abandoned_tempdirs
+    """Console entry point: run, map every outcome to an exit code, never show a traceback.
 
-    disable_core_dumps()
-    remove_abandoned_tempdirs()
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _on_signal)
+    SIGINT, SIGTERM and SIGHUP at any moment exit 130 (sealer.cli.signals). Called with
+    `argv` (in-process) it raises SystemExit, the signal dispositions restored; without, it
+    owns the process and ends it."""
+    signals.hold()  # first: before anything is imported or read
     try:
+        code = _outcome(argv)
+    except KeyboardInterrupt as exc:  # a signal just as the command returned or failed
+        signals.disarm()
+        code = _interrupted(exc)
+    mask = signals.block()
+    if argv is None:
+        _exit(code)
+    late = signals.late()  # a signal the command did not end with
+    signals.restore(mask)
+    sys.exit(_late(code) if late else code)
+
+
+def _exit(code: int) -> NoReturn:
+    """End the process with the signals blocked: atexit handlers, flush, then os._exit, so no
+    part of the interpreter's shutdown can be interrupted."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    _flush()
+    if signals.late():
+        code = _late(code)
+        _flush()
+    os._exit(code)
+
+
+def _late(code: int) -> int:
+    if code != EXIT_INTERRUPTED:
+        _say("error", "interrupted as the command ended")
+    return EXIT_INTERRUPTED
+
+
+def _flush() -> None:
+    import contextlib
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing reaches it
+            stream.flush()
+
+
+def _outcome(argv: Sequence[str] | None) -> int:
+    try:
+        _require_posix()  # before anything that imports fcntl or uses POSIX signals
+        signals.arm()
+        from ..fsio import disable_core_dumps, remove_abandoned_tempdirs
+
+        disable_core_dumps()
+        remove_abandoned_tempdirs()
         code = _run(argv)
-    except SealerError as exc:
+    except BaseException as exc:
+        signals.disarm()  # the report is not interrupted: a signal now is only recorded
+        return _failure(exc)
+    signals.disarm()  # from here on a signal is only recorded (`late`)
+    return code
+
+
+def _failure(exc: BaseException) -> int:
+    """The exit code for what the command raised. After a signal, whatever it raised is an
+    interruption (a library may turn the KeyboardInterrupt into an error of its own)."""
+    if isinstance(exc, SystemExit):  # a command's own exit code (`exec --file`)
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR if exc.code else 0
+    if isinstance(exc, SealerError):
         code = report(exc)
-    except KeyboardInterrupt:
-        _say("error", "interrupted; nothing was written")
-        code = EXIT_INTERRUPTED
-    except BrokenPipeError:
-        code = 1
+        return EXIT_INTERRUPTED if signals.received() else code
+    if isinstance(exc, KeyboardInterrupt):
+        return _interrupted(exc)
+    if isinstance(exc, BrokenPipeError):
         _silence_stdout()
-    except Exception as exc:
-        code = _internal(exc)
-    sys.exit(code)
+        return EXIT_INTERRUPTED if signals.received() else EXIT_ERROR
+    if signals.received():  # an Exception, or pyo3's PanicException (a BaseException)
+        return _interrupted(KeyboardInterrupt())
+    if not isinstance(exc, Exception):
+        raise exc
+    return _internal(exc)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """Say what an interrupted command left: a KeyboardInterrupt carrying a SealerError (an
+    interrupted rotation says what it recorded) shows it; else nothing was written."""
+    detail = exc.args[0] if exc.args and isinstance(exc.args[0], SealerError) else None
+    if detail is not None:
+        report(detail)
+    else:
+        _say("error", "interrupted; nothing was written")
+    return EXIT_INTERRUPTED
 
 
 def _internal(exc: Exception) -> int:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import typer
@@ -66,7 +67,38 @@ def command_for(argv: Sequence[str]) -> Any:
                 if (c.name or get_command_name(c.callback.__name__ if c.callback else "")) == name]
     groups = [g for g in app.registered_groups if g.name == name]
     if not commands and not groups:
-        return get_command(app)
+        return _prepared(get_command(app))
     lean = copy.copy(app)
     lean.registered_commands, lean.registered_groups = commands, groups
-    return get_command(lean)
+    return _prepared(get_command(lean))
+
+
+def _prepared(command: Any) -> Any:
+    """`command` and its subcommands, made to leave two things to sealer's own handler.
+
+    - An unreadable file is the library's to report ("cannot read: Permission denied", exit 1,
+      README "Exit codes"), not click's "Path … is not readable" usage error (exit 2).
+    - A KeyboardInterrupt a command raises is kept (click turns it into a bare exit code
+      130), so that what it carries reaches the user (an interrupted rotation's state).
+    """
+    for param in command.params:
+        if getattr(param.type, "readable", None) is True:
+            param.type.readable = False
+    if command.callback is not None:
+        command.callback = _keeping_interrupts(command.callback)
+    for sub in getattr(command, "commands", {}).values():
+        _prepared(sub)
+    return command
+
+
+def _keeping_interrupts(callback: Callable[..., Any]) -> Callable[..., Any]:
+    from . import signals
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            signals.remember(exc)
+            raise
+    return run

@@ -4,12 +4,14 @@ A rendered file replaces its previous version atomically (sealer.fsio.atomic_wri
 0600, in directories created 0700; the github format appends instead, in one write, and only
 to a regular file reached without following a symbolic link at the end; the files format
 writes a directory of such files (sealer.render.files). Nothing here runs until the whole
-output is in memory, so a render that fails writes nothing.
+output is in memory, so a render that fails writes nothing: an append that fails half way is
+truncated back, and the directories a failed write created are removed again.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
 from collections.abc import Mapping, Sequence
@@ -77,13 +79,19 @@ def write_output(rendered: Rendered) -> None:
     if rendered.append:
         _append(rendered.output, rendered.content)
         return
-    if rendered.files is not None:
-        from .files import write_directory
+    directory = rendered.output if rendered.files is not None else rendered.output.parent
+    created = _missing_dirs(directory)
+    try:
+        if rendered.files is not None:
+            from .files import write_directory
 
-        write_directory(rendered.output, rendered.files)
-        return
-    make_private_dirs(rendered.output.parent)
-    write_private(rendered.output, rendered.content)
+            write_directory(rendered.output, rendered.files)
+        else:
+            make_private_dirs(directory)
+            write_private(rendered.output, rendered.content)
+    except BaseException:
+        _remove_created(created, rendered)
+        raise
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -120,13 +128,41 @@ def is_current(rendered: Rendered) -> bool:
                           ) from None
 
 
-def make_private_dirs(directory: Path) -> None:
-    """Create `directory` and any missing parents with mode 0700 (existing ones are left)."""
+def _missing_dirs(directory: Path) -> list[Path]:
+    """`directory` and its parents that do not exist, deepest first."""
     missing = []
     while str(directory) not in ("", ".") and not directory.exists():
         missing.append(directory)
         directory = directory.parent
-    for path in reversed(missing):
+    return missing
+
+
+def _remove_created(created: list[Path], rendered: Rendered) -> None:
+    """After a failed write, remove the directories it created (`created`, deepest first):
+    the files format's own files in them first, then each directory that is empty. Anything
+    someone else put there meanwhile stays, with its directory."""
+    import contextlib
+
+    from .files import MANIFEST
+
+    if created and created[0] == rendered.output and rendered.files is not None:
+        for name in [*rendered.files, str(MANIFEST)]:
+            with contextlib.suppress(OSError):
+                os.unlink(rendered.output / name)
+        with contextlib.suppress(OSError):
+            os.rmdir(rendered.output / MANIFEST.parent)
+    for path in created:
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return
+
+
+def make_private_dirs(directory: Path) -> None:
+    """Create `directory` and any missing parents with mode 0700 (existing ones are left)."""
+    for path in reversed(_missing_dirs(directory)):
         try:
             path.mkdir(mode=0o700)
             os.chmod(path, 0o700)  # mkdir's mode is reduced by the umask
@@ -138,12 +174,38 @@ def make_private_dirs(directory: Path) -> None:
 
 
 def _append(path: Path, data: bytes) -> None:
-    """Append in one write to a regular file, never through a symbolic link (a planted link
-    would make sealer append secrets to any file it can write) and never to a FIFO or device."""
+    """Append `data` whole or not at all, to a regular file, never through a symbolic link (a
+    planted link would make sealer append secrets to any file it can write) and never to a
+    FIFO or device.
+
+    One write of the whole block, under an flock (other sealer processes appending to the file
+    wait; the runner itself reads it only after the step). A write that fails part way or a
+    failed fsync (a full disk, a quota, a file size limit) truncates the file back to its size
+    before, so no half variable is left, and no plaintext."""
+    fd = _open_for_append(path)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _not_regular(path)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:  # one write; the rest of a short one raises the reason (ENOSPC, …)
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as exc:
+            raise _append_failed(path, fd, size, exc) from None
+    except OSError as exc:
+        raise SealerError(f"cannot write: {exc.strerror or exc}", file=str(path)) from None
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _open_for_append(path: Path) -> int:
     flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
              | os.O_NONBLOCK)  # O_NONBLOCK: opening a FIFO must not wait for a reader
     try:
-        fd = os.open(path, flags, 0o600)
+        return os.open(path, flags, 0o600)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise SealerError("refusing to append through a symbolic link", file=str(path),
@@ -152,17 +214,19 @@ def _append(path: Path, data: bytes) -> None:
             raise _not_regular(path) from None
         raise SealerError(f"cannot open for appending: {exc.strerror or exc}",
                           file=str(path)) from None
+
+
+def _append_failed(path: Path, fd: int, size: int, exc: OSError) -> SealerError:
+    """Truncate back to `size` what a failed append wrote; the error to raise."""
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise _not_regular(path)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    except OSError as exc:
-        raise SealerError(f"cannot write: {exc.strerror or exc}", file=str(path)) from None
-    finally:
-        os.close(fd)
+        os.ftruncate(fd, size)
+    except OSError:
+        return SealerError(f"cannot write: {exc.strerror or exc}; part of the block may be "
+                           "left at the end of the file", file=str(path),
+                           hint=f"remove what follows byte {size} of it")
+    return SealerError(f"cannot write: {exc.strerror or exc}; nothing was appended",
+                       file=str(path), hint="free some disk space" if full else None)
 
 
 def _not_regular(path: Path) -> SealerError:

@@ -33,8 +33,8 @@ from .versions import (
     with_current,
 )
 
-__all__ = ["DueResult", "Outcome", "RotationFailed", "configure_rotation", "move_stage",
-           "rollback", "rotate", "rotate_due"]
+__all__ = ["DueResult", "Outcome", "RotationFailed", "RotationInterrupted", "configure_rotation",
+           "move_stage", "put_pending", "rollback", "rotate", "rotate_due"]
 
 ORDER = ("create", "set", "test", "finish")
 
@@ -51,6 +51,12 @@ class RotationFailed(SealerError):
     """A step failed; the file records it and CURRENT is untouched."""
 
 
+class RotationInterrupted(KeyboardInterrupt):
+    """Ctrl-C or a termination signal during a rotation. `args[0]` is a SealerError saying
+    what the file records now (and the target, when it may already have PENDING), with the
+    `--resume` hint; the CLI shows it and exits 130."""
+
+
 class _State:
     """The file being rotated: its opened form, kept current after every write."""
 
@@ -59,6 +65,10 @@ class _State:
         self.path = paths.parse_path(key)
         self.file, self.opened, self.now, self.gate = file, opened, now, gate
         self.key = paths.format_path(self.path)
+        # What the target holds that the file may not record yet (None: nothing), and the
+        # command that finishes the job: said when a write fails or a signal interrupts.
+        self.target: tuple[str, str] | None = None
+        self.wrote = False  # this run has written the file
 
     @property
     def rotation(self) -> dict[str, Any]:
@@ -77,8 +87,39 @@ class _State:
         metadata["keys"][self.key]["rotation"] = rotation
         new = seal(plain, previous=self.opened, metadata=metadata, versions=versions,
                    source=doc.source)
-        self.gate.commit(doc, new)
+        try:
+            self.gate.commit(doc, new)
+        except SealerError as exc:
+            if self.target is None:
+                raise
+            raise self.unrecorded(exc) from None
         self.opened = Opened(new, self.opened.keys, self.opened.identity)
+        self.wrote = True
+
+    def target_has(self, what: str, then: str) -> None:
+        """Say that the target has (or may have) `what`; `then` is the flag that continues."""
+        name = self.rotation.get("rotator") or "rotator"
+        self.target = (f"the {name} target {what}", then)
+
+    def recorded(self) -> str:
+        """What the file on disk records of this rotation, in words."""
+        pending = self.rotation.get("pending")
+        if not pending:
+            return "no rotation is recorded"
+        return (f"the file records step {pending.get('step')} with version "
+                f"{pending.get('version')} as PENDING; CURRENT is unchanged")
+
+    def unrecorded(self, exc: SealerError) -> RotationFailed:
+        """A write failed after the target changed (a full disk): say what each side has."""
+        assert self.target is not None
+        what, then = self.target
+        reason = exc.message.removesuffix("; the previous version is unchanged")
+        first = f"{exc.hint}, then run" if exc.hint else "run"
+        return RotationFailed(
+            f"rotation of {self.key}: {what}, but the file could not be written ({reason}); "
+            f"{self.recorded()}", file=str(self.file),
+            hint=f"{first} `sealer rotate {self.file} {self.key} {then}` to bring the file "
+                 "up to date (each step is safe to repeat)")
 
 
 def _copy_tree(node: Any) -> Any:
@@ -118,9 +159,38 @@ def rotate(file: Path, key: str, identities: Identities = None, *, resume: bool 
                              hint=_resume_hint(file, key))
         if (resume or abandon) and not pending:
             raise UsageError(f"no rotation of {key} is in progress", file=str(file))
-        if abandon:
-            return _abandon(state)
-        return _run(state, progress or (lambda _: None), wait_for)
+        try:
+            if abandon:
+                return _abandon(state)
+            return _run(state, progress or (lambda _: None), wait_for)
+        except KeyboardInterrupt:
+            raise RotationInterrupted(_interrupted(state, pending)) from None
+
+
+def _interrupted(state: _State, started: Any) -> SealerError:
+    """What an interrupted rotation leaves, from the file on disk (a signal can land between
+    the write and the note of it)."""
+    from ..document import read_sealed
+
+    try:
+        entry = read_sealed(state.file).metadata.get("keys", {}).get(state.key, {})
+        rot = entry.get("rotation") if isinstance(entry, dict) else None
+    except SealerError:
+        rot = None
+    rot = rot if isinstance(rot, dict) else state.rotation
+    pending = rot.get("pending")
+    if pending:
+        target = f"; {state.target[0]}" if state.target else ""
+        return SealerError(
+            f"interrupted; the rotation of {state.key} is recorded up to step "
+            f"{pending.get('step')}: version {pending.get('version')} is PENDING and CURRENT "
+            f"is unchanged{target}", file=str(state.file),
+            hint=_resume_hint(state.file, state.key))
+    if started or state.wrote:
+        return SealerError(f"interrupted, but the rotation of {state.key} had ended: version "
+                           f"{rot.get('version', 1)} is CURRENT", file=str(state.file))
+    return SealerError(f"interrupted before the rotation of {state.key} was recorded; nothing "
+                       "was written", file=str(state.file))
 
 
 def _resume_hint(file: Path, key: str) -> str:
@@ -217,6 +287,8 @@ def _run(state: _State, progress: Callable[[str], None],
     if not pending:
         _create(state, rotator, settings)
         progress("create")
+    elif rotator is not None and pending.get("step") in ("set", "test"):
+        state.target_has("already has the new credential (PENDING)", "--resume")
     for step in ORDER[ORDER.index(state.rotation["pending"]["step"]) + 1:]:
         if step == "finish":
             if wait_for:
@@ -260,7 +332,9 @@ def _step(state: _State, rotator: Rotator | None, settings: dict[str, Any], step
     current, pending = state.opened.value(state.path), _pending_value(state)
     try:
         if rotator is not None and step == "set":
+            state.target_has("may already have the new credential (PENDING)", "--resume")
             rotator.set_secret(current, pending, settings)
+            state.target_has("already has the new credential (PENDING)", "--resume")
         elif rotator is not None and step == "test":
             rotator.test_secret(pending, settings)
     except SealerError as exc:
@@ -343,10 +417,12 @@ def _abandon(state: _State) -> Outcome:
             rotator.test_secret(current, settings)
         except SealerError:
             try:
+                state.target_has("may have CURRENT back", "--abandon")
                 rotator.set_secret(pending, current, settings)
                 rotator.test_secret(current, settings)
             except SealerError as exc:
                 _record_failure(state, "set", exc)
+            state.target_has("has CURRENT back", "--abandon")
             notes.append("the target had the PENDING credential; CURRENT was set back on it")
     rot = dict(state.rotation)
     rot.pop("pending")
@@ -451,12 +527,17 @@ def rollback(file: Path, key: str, identities: Identities = None, *,
 
 def move_stage(file: Path, key: str, label: str, *, to_version: VersionId | None = None,
                from_version: VersionId | None = None, identities: Identities = None,
-               now: datetime | None = None) -> Outcome:
+               now: datetime | None = None, external: bool = False) -> Outcome:
     """AWS's UpdateSecretVersionStage: attach `label` to `to_version` (removing it from the
     version that had it) and/or remove it from `from_version`. Moving CURRENT makes that
     version's value the one in `data` (the old CURRENT becomes PREVIOUS), with the target set
     and tested first for a rotator-backed secret. `to_version` may also name a label
-    ("PREVIOUS"). PENDING belongs to rotation and is refused; versions never change."""
+    ("PREVIOUS"). PENDING belongs to rotation and is refused; versions never change.
+
+    `external`: the rotation in progress is driven by an API client (`sealer serve`, a
+    rotation function written for AWS) that set and tested the PENDING version on the target
+    itself; moving CURRENT to that version finishes the rotation, as AWS's finishSecret
+    step does, without sealer's rotator touching the target."""
     from ..document import STAGE_LABEL
 
     if label == "PENDING":
@@ -473,7 +554,11 @@ def move_stage(file: Path, key: str, label: str, *, to_version: VersionId | None
         opened = open_sealed(file, identities, action="stage", keys=[key])
         state = _State(file, opened, key, now or datetime.now(UTC).replace(microsecond=0), gate)
         rot = dict(state.rotation)
-        if rot.get("pending"):
+        pending = rot.get("pending")
+        if (external and label == "CURRENT" and isinstance(pending, dict) and to_version
+                is not None and str(to_version) == str(pending.get("version"))):
+            return _finish_external(state, from_version)
+        if pending:
             raise UsageError(f"a rotation of {state.key} is in progress", file=str(file),
                              hint=_resume_hint(file, state.key))
         versions = opened.versions()
@@ -548,3 +633,72 @@ def _move_current(state: _State, versions: dict[str, Any], current: Any,
     paths.set_value(plain, state.path, entry["value"])
     state.write(plain, new_versions, rot)
     return Outcome(state.file, state.key, target, "rolled back", notes)
+
+
+# -- rotation driven by an API client (sealer serve: AWS's rotation-function protocol) -------
+
+
+def put_pending(file: Path, key: str, value: Any, *, token: str | None = None,
+                identities: Identities = None, now: datetime | None = None) -> VersionId:
+    """AWS's PutSecretValue with VersionStages [AWSPENDING] (a rotation function's
+    createSecret): record `value` as the PENDING version of `key` and a rotation in progress
+    at step create. The same token and value again is a no-op; a PENDING version under another
+    id is replaced (AWS moves the label). Returns the version id."""
+    from ..document import VERSION_ID
+    from .versions import same_value
+
+    if token is not None and not VERSION_ID.match(token):
+        raise UsageError("ClientRequestToken must be 32-64 letters, digits, - or _ (a UUID "
+                         "works)", file=str(file))
+    with locked(file):
+        gate = authorize_write(file)
+        opened = open_sealed(file, identities, action="put-pending", keys=[key])
+        state = _State(file, opened, key, now or datetime.now(UTC).replace(microsecond=0), gate)
+        rot = _copy_tree(state.rotation)
+        versions = opened.versions()
+        pending = rot.get("pending")
+        if isinstance(pending, dict) and token is not None \
+                and str(pending.get("version")) == token:
+            found = stage_value(versions, state.key, "PENDING")
+            if found is not None and same_value(found[1], value):
+                return token
+        vid = token or new_version_id()
+        if str(vid) == str(rot.get("version", 1)) or (
+                find_version(versions, state.key, vid) is not None
+                and not (isinstance(pending, dict) and str(pending.get("version")) == vid)):
+            raise UsageError(f"{state.key}: version {vid} already exists with another value "
+                             "(AWS: ResourceExistsException); nothing was written",
+                             file=str(file), hint="use a new ClientRequestToken")
+        created = timestamp(state.now)
+        rot["pending"] = {"version": vid, "step": "create", "started": created}
+        versions = add_pending(drop_pending(versions, state.key), state.key, vid, value, created)
+        state.write(opened.plaintext(), versions, rot)
+        return vid
+
+
+def _finish_external(state: _State, from_version: VersionId | None) -> Outcome:
+    """Make the PENDING version CURRENT without touching the target (the API client did)."""
+    rot = dict(state.rotation)
+    current = current_of(rot, state.opened.document.header.created)
+    if from_version is not None and str(from_version) != str(current.id):
+        raise UsageError(f"version {from_version} of {state.key} is not CURRENT (it is "
+                         f"{current.id})", file=str(state.file))
+    pending = rot.pop("pending")
+    vid = pending["version"]
+    versions = state.opened.versions()
+    entry = find_version(versions, state.key, vid)
+    if entry is None:
+        raise SealerError(f"{state.key}: the rotation in progress has no PENDING version",
+                          file=str(state.file), hint=f"run `sealer rotate {state.file} "
+                                                     f"{state.key} --abandon`")
+    old_value = state.opened.value(state.path)
+    labels = [s for s in entry["stages"] if s not in ("PENDING", "PREVIOUS")]
+    new_versions, rot = make_current(versions, state.key, rot,
+                                     state.opened.document.header.created, old_value=old_value,
+                                     new_id=vid, new_created=str(entry["created"]),
+                                     new_labels=labels, keep=_keep(state))
+    rot["rotated_at"] = timestamp(state.now)
+    plain = state.opened.plaintext()
+    paths.set_value(plain, state.path, entry["value"])
+    state.write(plain, new_versions, rot)
+    return Outcome(state.file, state.key, vid, "rotated", [])
