@@ -9,7 +9,7 @@ import hmac
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from . import agefile
+from . import agefile, limits
 from .document import (
     RESERVED_KEY,
     ClearRule,
@@ -33,12 +33,12 @@ from .errors import IntegrityError, NoIdentityError, UsageError
 from .keys import Identity, Recipient, check_recipient_mix
 from .paths import Path, get, parse_path
 
-__all__ = ["Opened", "open_document", "seal", "wrap_key"]
+__all__ = ["Opened", "check_limits", "open_document", "seal", "wrap_key"]
 
 Wrapper = Callable[[bytes, Recipient], str]
 # A wrapped data key is an age file for one recipient: one stanza, and a grease stanza that
 # some age implementations add. More is a hostile file making every reader try each one.
-MAX_STANZAS = 4
+MAX_STANZAS = limits.MAX_STANZAS
 
 
 def wrap_key(data_key: bytes, recipient: Recipient) -> str:
@@ -235,6 +235,7 @@ def seal(
     seam = seam or SystemSeam()
     if metadata is None:
         metadata = previous.document.metadata if previous is not None else {}
+    check_limits(plaintext, metadata, versions, recipients, source)
     check_metadata(metadata, plaintext, source)
     if RESERVED_KEY in plaintext:
         raise UsageError(f"a top-level key named {RESERVED_KEY!r} is reserved for metadata; "
@@ -253,6 +254,28 @@ def seal(
     document.versions = sealed_versions
     document.mac = plan.keys.mac(document.authenticated_tree())
     return document
+
+
+def check_limits(plaintext: dict[str, Any], metadata: dict[str, Any],
+                  versions: dict[str, list[dict[str, Any]]] | None,
+                  recipients: Sequence[Recipient] | None, source: str) -> None:
+    """What a reader would refuse, refused before any work (docs/LIMITS.md): nesting and nodes
+    of the user's data, metadata and versions where they will sit in the file, and the number
+    of recipients. `SealedDocument.to_yaml` checks the whole file again, with its size."""
+    nodes = limits.check_tree(plaintext, depth=limits.DATA_DEPTH, source=source)
+    nodes += limits.check_tree(metadata, depth=limits.DATA_DEPTH, source=source,
+                               prefix=("metadata",))
+    for text, entries in (versions or {}).items():
+        for entry in entries:
+            nodes += limits.check_tree(entry.get("value"), depth=limits.VERSION_VALUE_DEPTH,
+                                       source=source, prefix=parse_path(text),
+                                       where="a version of ")
+    limits.check_nodes(nodes, source)
+    count = len({r.text for r in recipients or ()})
+    if count > limits.MAX_RECIPIENTS:
+        raise UsageError(f"{count} recipients, more than the {limits.MAX_RECIPIENTS} a reader "
+                         "accepts; nothing was sealed", file=source,
+                         hint="give a team one shared key instead of a key per person")
 
 
 def _same(old: SealedDocument, data: Any, metadata: Any, wrapped: list[WrappedKey]) -> bool:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import yamlio
+from . import limits, yamlio
 from .envelope import FORMAT_VERSION, is_token, strict_b64decode
-from .errors import FormatError, SealerError, YamlError
+from .errors import FormatError, SealerError, UsageError, YamlError
 from .paths import Path, format_path, get, leaves, parse_path
 from .regex import Pattern, compile_pattern
 
@@ -43,12 +43,12 @@ STAGES = ("PENDING", "PREVIOUS")  # the labels sealer's rotation moves; CURRENT 
 # at most 20 per version).
 VERSION_ID = re.compile(r"[A-Za-z0-9_-]{32,64}\Z")
 STAGE_LABEL = re.compile(r"[A-Za-z0-9_.@+=,:/-]{1,256}\Z")
-MAX_LABELS = 20
+MAX_LABELS = limits.MAX_LABELS
 OPTIONAL_LAST = "signatures"  # FORMAT.md §11: optional, after `mac`, not under the MAC
 HEADER_FIELDS = ("format", "id", "serial", "created", "modified")
 _FILE_ID = re.compile(r"[0-9a-f]{32}\Z")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\Z")
-_MAX_REGEX = 500
+_MAX_REGEX = limits.MAX_CLEAR_REGEX
 
 
 class Header(NamedTuple):
@@ -156,13 +156,27 @@ class SealedDocument:
         return tree
 
     def to_yaml(self) -> str:
+        """The file's text. Refuses what a reader would refuse (docs/LIMITS.md: nesting, nodes,
+        recipients, signatures, the file's size), so nothing unreadable is ever written."""
         import base64
 
         tree = self.authenticated_tree()
         tree["mac"] = base64.b64encode(self.mac).decode("ascii")
         if self.signatures:
             tree[OPTIONAL_LAST] = [s.as_tree() for s in self.signatures]
-        return yamlio.dump(tree)
+        limits.check_nodes(limits.check_tree(tree, depth=1, source=self.source), self.source)
+        _check_entries(self)
+        text = yamlio.dump(tree)
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
+        limits.check_file_size(size, self.source, self.largest_values())
+        return text
+
+    def largest_values(self, count: int = 3) -> list[tuple[str, int]]:
+        """(key path, token length) of the `count` largest encrypted values, largest first."""
+        sized = [(len(token), format_path(path)) for path, token in self.tokens()]
+        sized += [(len(token), f"{text} (version {vid})")
+                  for text, vid, _path, token in self.version_tokens()]
+        return [(key, length) for length, key in sorted(sized, reverse=True)[:count]]
 
     def tokens(self) -> list[tuple[Path, str]]:
         """(path, token) of every encrypted value, in document order."""
@@ -177,6 +191,24 @@ class SealedDocument:
                 out += [(text, entry["id"], (*base, *p), v)
                         for p, v in _value_leaves(entry["value"])]
         return out
+
+
+def _check_entries(doc: SealedDocument) -> None:
+    """The writer's side of `_recipients` and `_signatures`: what their bounds refuse."""
+    if len(doc.recipients) > MAX_RECIPIENTS:
+        raise UsageError(f"{len(doc.recipients)} recipients, more than the {MAX_RECIPIENTS} a "
+                         "reader accepts; nothing was written", file=doc.source,
+                         hint="give a team one shared key instead of a key per person")
+    for wrapped in doc.recipients:
+        if (len(wrapped.recipient) > MAX_RECIPIENT_CHARS
+                or len(wrapped.key) > MAX_WRAPPED_KEY_CHARS):
+            raise UsageError(f"the recipient {wrapped.recipient[:40]}… is longer than a reader "
+                             "accepts; nothing was written", file=doc.source)
+    if len(doc.signatures) > MAX_SIGNATURES or any(
+            len(s.signature) > MAX_SIGNATURE_CHARS or len(s.signer) > MAX_RECIPIENT_CHARS
+            for s in doc.signatures):
+        raise UsageError(f"more than {MAX_SIGNATURES} signatures, or one longer than a reader "
+                         "accepts; nothing was written", file=doc.source)
 
 
 def _value_leaves(value: Any) -> list[tuple[Path, Any]]:
@@ -266,11 +298,12 @@ def _header(raw: Any, source: str) -> Header:
 
 
 # Bounds a reader enforces before any cryptography (FORMAT.md §1.4, §11): a hostile file cannot
-# make a reader try thousands of unwraps or signature checks.
-MAX_RECIPIENTS = 256
-MAX_WRAPPED_KEY_CHARS = 16 * 1024  # one armored age file for one recipient (PQ: ~2.5 KiB)
-MAX_SIGNATURES = 16
-MAX_SIGNATURE_CHARS = 16 * 1024  # an armored SSHSIG (RSA-8192: ~1.5 KiB)
+# make a reader try thousands of unwraps or signature checks. Their home: sealer.limits.
+MAX_RECIPIENTS = limits.MAX_RECIPIENTS
+MAX_RECIPIENT_CHARS = limits.MAX_RECIPIENT_CHARS
+MAX_WRAPPED_KEY_CHARS = limits.MAX_WRAPPED_KEY_CHARS
+MAX_SIGNATURES = limits.MAX_SIGNATURES
+MAX_SIGNATURE_CHARS = limits.MAX_SIGNATURE_CHARS
 
 
 def _recipients(raw: Any, source: str) -> list[WrappedKey]:
@@ -283,7 +316,8 @@ def _recipients(raw: Any, source: str) -> list[WrappedKey]:
         if (not isinstance(entry, dict) or tuple(entry) != ("recipient", "key")
                 or not all(isinstance(v, str) and v for v in entry.values())):
             raise _bad(source, "each recipient must be a mapping with recipient and key")
-        if len(entry["key"]) > MAX_WRAPPED_KEY_CHARS or len(entry["recipient"]) > 4096:
+        if (len(entry["key"]) > MAX_WRAPPED_KEY_CHARS
+                or len(entry["recipient"]) > MAX_RECIPIENT_CHARS):
             raise _bad(source, "a recipient entry is larger than any wrapped data key")
         out.append(WrappedKey(entry["recipient"], entry["key"]))
     names = [w.recipient for w in out]
@@ -302,7 +336,7 @@ def _signatures(raw: Any, source: str) -> list[Signature]:
         raise _bad(source, "signatures must be a non-empty list of mappings with signer, "
                            "format and signature")
     if len(raw) > MAX_SIGNATURES or any(len(e["signature"]) > MAX_SIGNATURE_CHARS
-                                        or len(e["signer"]) > 4096 for e in raw):
+                                        or len(e["signer"]) > MAX_RECIPIENT_CHARS for e in raw):
         raise _bad(source, f"more than {MAX_SIGNATURES} signatures, or one larger than any "
                            "SSH signature")
     return [Signature(**entry) for entry in raw]

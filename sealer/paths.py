@@ -8,6 +8,7 @@ from itertools import pairwise
 from typing import Any
 
 from .errors import UsageError
+from .limits import check_key_path
 
 __all__ = [
     "Path",
@@ -33,6 +34,7 @@ def parse_path(text: str) -> Path:
     while pos < len(text) or expect_key:
         pos, part = _component(text, pos, first=not parts, expect_key=expect_key)
         parts.append(part)
+        check_key_path(len(parts), text)  # no sealed file holds a longer one (LIMITS.md)
         expect_key = False
         if pos < len(text) and text[pos] == ".":
             pos, expect_key = pos + 1, True

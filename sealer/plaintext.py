@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import yamlio
+from . import limits, yamlio
 from .document import RESERVED_KEY, looks_sealed
 from .errors import SealerError, UsageError
 from .sealedfiles import sealed_name
@@ -113,6 +113,9 @@ def parse_dotenv(data: bytes, *, source: str) -> dict[str, str]:
         if key in out:
             raise _dotenv_error(source, line, f"{key} is set twice (first on line {first[key]})")
         out[key], first[key] = value, line
+        if 2 * len(out) + 1 > limits.MAX_NODES:  # each key and its value are two nodes
+            raise _dotenv_error(source, line, f"more than {limits.MAX_NODES // 2:,} keys, more "
+                                              "than one sealed file holds")
         pos, line = rest.end(), line + text.count("\n", pos, rest.end())
     if _is_sops({k.removeprefix("sops_"): v for k, v in out.items() if k.startswith("sops_")}):
         raise _sops_file(source, " --input-type dotenv")
@@ -120,8 +123,9 @@ def parse_dotenv(data: bytes, *, source: str) -> dict[str, str]:
 
 
 def _dotenv_text(data: bytes, source: str) -> str:
-    if len(data) > yamlio.MAX_BYTES:
-        raise SealerError("larger than the 32 MiB limit", file=source)
+    if len(data) > limits.MAX_FILE_BYTES:
+        raise SealerError(f"larger than the {limits.mib(limits.MAX_FILE_BYTES)} limit",
+                          file=source)
     try:
         return data.decode("utf-8").removeprefix("\ufeff").replace("\r\n", "\n")
     except UnicodeDecodeError as exc:

@@ -12,6 +12,7 @@ import base64
 import binascii
 import math
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ from yaml.events import (
     StreamStartEvent,
 )
 
+from . import limits
 from .errors import YamlError
 
 __all__ = [
@@ -37,9 +39,10 @@ __all__ = [
     "misread", "resolve_plain",
 ]
 
-MAX_BYTES = 32 * 1024 * 1024
-MAX_DEPTH = 100
-MAX_NODES = 1_000_000
+# The reader's limits (docs/LIMITS.md), named here as well for the loader and its callers.
+MAX_BYTES = limits.MAX_FILE_BYTES
+MAX_DEPTH = limits.MAX_DEPTH
+MAX_NODES = limits.MAX_NODES
 
 Value = Any  # str | int | float | bool | None | bytes | list[Value] | dict[str, Value]
 
@@ -323,7 +326,12 @@ _WIDTH = -1 if _Base is not yaml.SafeDumper else 1 << 30
 
 
 def dump(value: Value) -> str:
-    """Deterministic block-style YAML: input key order, no folding, LF, final newline."""
+    """Deterministic block-style YAML: input key order, no folding, LF, final newline.
+
+    Refuses (YamlError) a value nested deeper than `load` reads back, before any recursion."""
+    too_deep = limits.shape(value, max_nodes=sys.maxsize).too_deep
+    if too_deep is not None:
+        raise limits.too_deep(None, too_deep)
     text: str = yaml.dump(
         value, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
         allow_unicode=True, width=_WIDTH, indent=2,

@@ -155,18 +155,34 @@ def _value_bytes(value: str | None, from_file: Path | None, key: str) -> bytes:
         return value.encode("utf-8")
     if from_file is not None:
         from ..fsio import read_bytes
+        from ..limits import MAX_VALUE_BYTES
 
-        return read_bytes(from_file, limit=16 * 1024 * 1024)
+        return read_bytes(from_file, limit=MAX_VALUE_BYTES)
     if sys.stdin.isatty():
         import getpass
 
         data = getpass.getpass(f"Value for {key}: ").encode("utf-8")
     else:
-        data = sys.stdin.buffer.read()
-        data = data[:-2] if data.endswith(b"\r\n") else data.removesuffix(b"\n")
+        data = _read_stdin(key)
     if not data:
         raise UsageError(f"the value for {key} is empty; nothing was changed",
                          hint="to store an empty string on purpose, pass '' as the value")
+    return data
+
+
+def _read_stdin(key: str) -> bytes:
+    """The value on stdin, one trailing newline removed; bounded: at most the limit and that
+    newline are read (docs/LIMITS.md)."""
+    from ..errors import SealerError
+    from ..limits import MAX_VALUE_BYTES, mib
+
+    data = sys.stdin.buffer.read(MAX_VALUE_BYTES + 3)
+    data = data[:-2] if data.endswith(b"\r\n") else data.removesuffix(b"\n")
+    if len(data) > MAX_VALUE_BYTES:
+        raise SealerError(f"the value for {key} on stdin is larger than the "
+                         f"{mib(MAX_VALUE_BYTES)} limit for one value; nothing was changed",
+                         hint="sealed files hold secrets, not bulk data: keep large files "
+                              "elsewhere and seal a key or a digest of them")
     return data
 
 
