@@ -98,14 +98,17 @@ def format_path(path: Path) -> str:
     return "".join(out)
 
 
-def leaves(tree: Any, prefix: Path = ()) -> Iterator[tuple[Path, Any]]:
-    """Every non-collection value with its path, in document order."""
-    if isinstance(tree, dict):
+def leaves(tree: Any, prefix: Path = (), *, empty: bool = False) -> Iterator[tuple[Path, Any]]:
+    """Every non-collection value with its path, in document order; with `empty`, empty
+    mappings and lists below the root too (as values), so a rebuild keeps them."""
+    if empty and prefix and isinstance(tree, dict | list) and not tree:
+        yield prefix, tree
+    elif isinstance(tree, dict):
         for key, value in tree.items():
-            yield from leaves(value, (*prefix, key))
+            yield from leaves(value, (*prefix, key), empty=empty)
     elif isinstance(tree, list):
         for index, value in enumerate(tree):
-            yield from leaves(value, (*prefix, index))
+            yield from leaves(value, (*prefix, index), empty=empty)
     else:
         yield prefix, tree
 

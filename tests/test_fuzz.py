@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import ROOT, unavailable
 
 from sealer.git.drivers import merge_trees
@@ -42,9 +41,9 @@ def test_harnesses_read_their_seeds_from_the_vectors() -> None:
         assert (ROOT / "fuzz" / f"fuzz_{target}.py").is_file(), target
 
 
-@pytest.mark.xfail(strict=True, reason="found by fuzz_merge (issue 18): the merge driver drops "
-                   "empty mappings and lists, as paths.leaves yields none for them")
 def test_a_merge_keeps_empty_mappings_and_lists() -> None:
+    """Found by fuzz_merge (issue 18): the merge driver dropped empty mappings and lists, as
+    paths.leaves yields none for them."""
     seed = (ROOT / "fuzz" / "corpus" / "merge" / "empty-containers-dropped").read_bytes()
     from sealer import yamlio
 
@@ -58,3 +57,14 @@ def test_the_runner_documents_its_use() -> None:
     for target in TARGETS:
         assert f"`{target}`" in text, target
     assert Path(ROOT / "fuzz" / "run.py").read_text().startswith('"""Run sealer')
+
+
+def test_a_merge_of_emptied_and_filled_containers() -> None:
+    """One side empties a mapping (or list) while the other adds to it: key by key, the
+    other side's new entries stay and the removed ones go; both emptied stays empty."""
+    base = {"e": {"x": 1}, "l": ["a"], "k": {}}
+    ours = {"e": {}, "l": [], "k": {}}
+    theirs = {"e": {"x": 1, "y": 2}, "l": ["a"], "k": {}}
+    assert merge_trees(base, ours, theirs, "app.sealed.yaml") == {"e": {"y": 2}, "l": [],
+                                                                  "k": {}}
+    assert merge_trees({"e": {}}, {"e": {}}, {"e": {"z": 3}}, "f") == {"e": {"z": 3}}

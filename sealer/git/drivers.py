@@ -137,8 +137,9 @@ _MISSING = object()
 
 
 def merge_trees(base: Any, ours: Any, theirs: Any, file: str) -> Any:
-    """Key-level three-way merge of decrypted documents."""
-    b, o, t = (dict(leaves(x)) for x in (base, ours, theirs))
+    """Key-level three-way merge of decrypted documents. Empty mappings and lists are values
+    of their own, so a merge keeps them (and a side that fills one merges key by key)."""
+    b, o, t = (dict(leaves(x, empty=True)) for x in (base, ours, theirs))
     merged: dict[KeyPath, Any] = {}
     clashes = []
     for path in list(dict.fromkeys([*o, *t, *b])):
@@ -165,11 +166,24 @@ def _build(merged: dict[KeyPath, Any], ours: Any, theirs: Any) -> Any:
     """Rebuild a tree from leaves (keeping ours' order, then theirs' new keys)."""
     result: dict[str, Any] = {}
     for path in sorted(merged, key=lambda p: _order(p, ours, theirs)):
+        value = merged[path]
+        if isinstance(value, dict | list) and not value and _present(result, path):
+            continue  # emptied on one side, filled on the other: the keys merged decide
         try:
-            set_value(result, path, merged[path])
+            set_value(result, path, value)
         except KeyError:
             raise Conflict("", [format_path(path)]) from None
     return result
+
+
+def _present(tree: Any, path: KeyPath) -> bool:
+    from ..paths import get
+
+    try:
+        get(tree, path)
+    except KeyError:
+        return False
+    return True
 
 
 def _order(path: KeyPath, ours: Any, theirs: Any) -> tuple[int, ...]:
