@@ -423,9 +423,21 @@ def environment_settings(file: Path) -> dict[str, Any]:
     The nearest sealer.yaml decides; a sealer.yaml further up cannot be weakened by it: where
     one of those covers `file` with `require_signature` or `require_post_quantum`, they hold, with
     the signers of the outermost one that requires a signature (a nested file cannot add
-    signers)."""
+    signers).
+
+    A governing sealer.yaml that cannot be read or parsed is a ConfigError naming it: what it
+    cannot tell may be `require_signature`, so readers and writers stop rather than go on
+    without its rules (the audit settings assume `required` for the same reason)."""
     settings: dict[str, Any] = {}
-    for index, (path, raw) in enumerate(raw_chain(file)):
+    chain = raw_chain(file)
+    honoured = {path for path, _raw in chain}
+    for path in config_chain(file):
+        if path not in honoured:
+            raise ConfigError("cannot be read or is not a YAML mapping, so the rules it may "
+                              "hold (require_signature, signers) are unknown; nothing was "
+                              "decrypted or written", file=str(path),
+                              hint="fix it: `sealer check` says what is wrong")
+    for index, (path, raw) in enumerate(chain):
         found = _raw_environment(file, path, raw)
         if index == 0:
             settings = found

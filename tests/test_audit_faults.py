@@ -234,11 +234,16 @@ def test_audit_repair_of_a_missing_log_creates_nothing(tmp_path: Path) -> None:
 
 # -- a sealer.yaml that cannot be read: audit.required is assumed -------------------------
 
-BROKEN = {
+# sealer.yaml files nothing can be read from: readers stop (their signature rules are unknown
+# too), naming the file, whether or not the log can be written
+UNREADABLE = {
     "not YAML": "version: 1\naudit:\n  required: true\nprincipals: [\n",
     "a duplicate key": "version: 1\naudit:\n  required: true\nversion: 1\n",
     "a tab": "version: 1\naudit:\n\trequired: true\n",
     "not a mapping": "- version: 1\n",
+}
+# a readable sealer.yaml whose audit block is not valid: required is assumed
+BROKEN = {
     "required as text": "version: 1\naudit:\n  required: 'true'\n",
     "audit not a mapping": "version: 1\naudit: required\n",
 }
@@ -268,7 +273,26 @@ def test_a_broken_sealer_yaml_makes_audit_required(tmp_path: Path, sealed: Path,
     assert verify(tmp_path / "audit.log")[0] == 1
 
 
-def test_a_broken_nested_sealer_yaml_makes_audit_required(tmp_path: Path) -> None:
+def assert_stopped_naming(result: Result, config: Path) -> None:
+    assert result.code in (1, 2) and result.out == "", result.err
+    first = result.err.splitlines()[0]
+    assert first.startswith(f"sealer: error: {config}: ") and VALUE not in result.err
+    assert "nothing was decrypted" in first
+
+
+@pytest.mark.parametrize("text", UNREADABLE.values(), ids=UNREADABLE.keys())
+def test_a_sealer_yaml_that_cannot_be_read_stops_readers(tmp_path: Path, sealed: Path,
+                                                         text: str) -> None:
+    config = tmp_path / "sealer.yaml"
+    config.write_text(text)
+    assert_stopped_naming(get(sealed, blocked_log(tmp_path)), config)
+    stopped = get(sealed, {"SEALER_AUDIT_LOG": str(tmp_path / "audit.log")})
+    assert_stopped_naming(stopped, config)
+    assert "require_signature" in stopped.err  # why it stops
+    assert verify(tmp_path / "audit.log")[0] == 1  # the refusal is audited
+
+
+def test_a_broken_nested_sealer_yaml_stops_readers(tmp_path: Path) -> None:
     (tmp_path / ".git").mkdir()
     (tmp_path / "sealer.yaml").write_text("version: 1\naudit:\n  required: false\n")
     nested = tmp_path / "prod"
@@ -276,8 +300,8 @@ def test_a_broken_nested_sealer_yaml_makes_audit_required(tmp_path: Path) -> Non
     sealed = nested / "app.sealed.yaml"
     seal_file(yamlio.dump({"db": {"password": VALUE}}).encode(), sealed, source="t",
               recipients=[ME_R])
-    (nested / "sealer.yaml").write_text(BROKEN["not YAML"])
-    assert_refused_naming(get(sealed, blocked_log(tmp_path)), nested / "sealer.yaml")
+    (nested / "sealer.yaml").write_text(UNREADABLE["not YAML"])
+    assert_stopped_naming(get(sealed, blocked_log(tmp_path)), nested / "sealer.yaml")
 
 
 def test_an_unreadable_sealer_yaml_makes_audit_required(tmp_path: Path, sealed: Path) -> None:
@@ -290,7 +314,7 @@ def test_an_unreadable_sealer_yaml_makes_audit_required(tmp_path: Path, sealed: 
         if setpriv is None:
             pytest.skip("as root, an unreadable file needs setpriv to drop CAP_DAC_OVERRIDE")
         prefix = (setpriv, "--bounding-set", "-dac_override,-dac_read_search")
-    assert_refused_naming(get(sealed, blocked_log(tmp_path), prefix=prefix), config)
+    assert_stopped_naming(get(sealed, blocked_log(tmp_path), prefix=prefix), config)
 
 
 def test_a_well_formed_sealer_yaml_still_decides(tmp_path: Path, sealed: Path) -> None:

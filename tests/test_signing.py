@@ -382,3 +382,21 @@ def test_require_signature_is_enforced_by_readers_without_an_anchor(tmp_path: Pa
     assert signed.code == 0, signed.err
     ok = run("get", "app.sealed.yaml", "token", "-i", "-", input=secret, cwd=tmp_path)
     assert (ok.code, ok.out) == (0, "s3cret-value")
+
+
+def test_a_broken_sealer_yaml_does_not_drop_require_signature(tmp_path: Path) -> None:
+    """A sealer.yaml that no longer parses (a stray bracket a pull request adds) must not turn
+    `require_signature` off for readers: they stop, naming it, instead of opening a forgery."""
+    secret = str(pyrage.x25519.Identity.generate())
+    me = parse_identities(secret.encode(), source="t", prompt=None)[0]
+    signer_pub = run("keygen", "--signing", "-o", tmp_path / "signing.key").out.strip()
+    config = tmp_path / "sealer.yaml"
+    config.write_text(
+        f"version: 1\nprincipals:\n  me: {me.recipient}\n  release: {signer_pub}\n"
+        "environments:\n  prod:\n    recipients: [me]\n    signers: [release]\n"
+        "    require_signature: true\ncreation_rules:\n  - {path: '**', environment: prod}\n")
+    forge(tmp_path / "forged.sealed.yaml", {"token": "s3cret-value"}, [me.recipient])
+    config.write_text(config.read_text() + "extra: [\n")
+    refused = run("get", "forged.sealed.yaml", "token", "-i", "-", input=secret, cwd=tmp_path)
+    assert refused.code == 2 and "s3cret" not in refused.out + refused.err
+    assert f"{config}: cannot be read or is not a YAML mapping" in refused.err
