@@ -422,6 +422,18 @@ def set_value(path: StrPath, key: str, value: Any, identities: Identities = None
         return _reseal(opened, gate, plain, seam=seam, intent=intent)
 
 
+def replace_data(path: StrPath, plain: dict[str, Any], identities: Identities = None, *,
+                 seam: Seam | None = None, intent: WriteIntent | None = None) -> Written:
+    """Replace the whole document with `plain` and re-seal (AWS's PutSecretValue on a whole
+    file): metadata of keys that no longer exist goes, rotated keys get new versions."""
+    path = as_path(path)
+    if not isinstance(plain, dict):
+        raise UsageError("the new document must be a mapping", file=str(path))
+    with _editing(path, identities, "replace", list(plain)) as (opened, gate):
+        metadata = _drop_key_metadata(opened.document.metadata, plain)
+        return _reseal(opened, gate, dict(plain), metadata=metadata, seam=seam, intent=intent)
+
+
 def create_with_value(path: StrPath, key: str, value: Any, recipients: Sequence[Recipient], *,
                       seam: Seam | None = None) -> Written:
     """A new sealed file holding one key."""

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sealer"
 # for type hints (under `if TYPE_CHECKING:`) are not dependencies and are not counted.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("_version", "errors", "environ", "times", "fsio", "paths", "yamlio",
-              "printable", "regex")),
+              "printable", "regex", "limits")),
     ("crypto", ("envelope", "age", "age.*", "agefile")),
     ("keys", ("keys", "sshkeys", "discovery")),
     ("format", ("document", "core", "signing")),
@@ -25,7 +25,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                  "plaintext")),
     ("gates", ("access",)),
     ("operations", ("files", "editor", "check", "leaks", "report", "initialize", "git.drivers",
-                    "git.history", "render", "render.*", "rotation", "rotation.*")),
+                    "git.history", "render", "render.*", "rotation", "rotation.*", "serve",
+                    "serve.*")),
     ("interface", ("", "__main__", "cli", "cli.*")),
 ]
 

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from conftest import ROOT, unavailable
 
@@ -63,7 +64,7 @@ def test_a_merge_of_emptied_and_filled_containers() -> None:
     """One side empties a mapping (or list) while the other adds to it: key by key, the
     other side's new entries stay and the removed ones go; both emptied stays empty."""
     base = {"e": {"x": 1}, "l": ["a"], "k": {}}
-    ours = {"e": {}, "l": [], "k": {}}
+    ours: dict[str, Any] = {"e": {}, "l": [], "k": {}}
     theirs = {"e": {"x": 1, "y": 2}, "l": ["a"], "k": {}}
     assert merge_trees(base, ours, theirs, "app.sealed.yaml") == {"e": {"y": 2}, "l": [],
                                                                   "k": {}}

@@ -417,6 +417,42 @@ def audit(sb: Sandbox) -> None:
     assert get_value(db, "password") == "pw-2"
 
 
+def serving(sb: Sandbox) -> None:
+    """`sealer serve secrets/` running in the background, as the README starts it (on its
+    default port), with the token in $XDG_RUNTIME_DIR/sealer/serve.token."""
+    import time
+
+    you(sb)
+    sb.seal("secrets/prod/db.sealed.yaml", "username: app\npassword: pw-1\n", "you")
+    runtime = sb.scratch / "run"
+    runtime.mkdir(mode=0o700)
+    sb.env["XDG_RUNTIME_DIR"] = str(runtime)
+    proc = subprocess.Popen([str(BIN / "sealer"), "serve", "secrets/"], cwd=sb.repo,
+                            env=sb.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+    def stop() -> None:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+    sb.request.addfinalizer(stop)
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line or "on http://" in line:
+            break
+    assert line and "http://127.0.0.1:2773" in line, line
+
+
+def serve_env(sb: Sandbox) -> dict[str, str]:
+    """What the README says to put in the application's environment."""
+    token = Path(sb.env["XDG_RUNTIME_DIR"], "sealer", "serve.token").read_text().strip()
+    return {"AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:2773",
+            "AWS_ACCESS_KEY_ID": "sealer", "AWS_SECRET_ACCESS_KEY": token,
+            "AWS_DEFAULT_REGION": "us-east-1"}
+
+
 WORLDS: dict[str, Callable[[Sandbox], None]] = {
     "Start a project": start_a_project,
     "Create a key and share its public half": create_a_key,
@@ -426,6 +462,7 @@ WORLDS: dict[str, Callable[[Sandbox], None]] = {
     "Manage who can decrypt": manage_recipients,
     "Check secrets on every commit and in CI (no key needed)": check_secrets,
     "Deploy: render secrets for what runs": deploy,
+    "Serve secrets to AWS SDK clients at run time": serving,
     "Rotate secrets on a schedule": rotate_secrets,
     "Signed seals: who sealed this file?": signed_seals,
     "Generate secrets": app,
@@ -457,11 +494,14 @@ EXEMPT = {
     "python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev]' && .venv/bin/python -m pytest":
         "installs from the network, then runs this test suite: .ci/run's own command",
     ".venv/bin/python -m pytest": "this test suite itself",
-    ".venv/bin/ruff check sealer tests bench && .venv/bin/mypy":
+    ".venv/bin/ruff check sealer tests bench fuzz && .venv/bin/mypy":
         "the linters over this checkout, not a sandbox: .ci/run runs this line",
     "sealer --install-completion":
         "Typer finds the shell from the parent process, which under a test is python, not a "
         "shell; the two by-hand lines below it, which need no detection, are run",
+    "sealer serve secrets/":
+        "runs until stopped: the section's world starts this very command in the background "
+        "and the lines after it talk to that server",
     "python bench/run.py":
         "benchmarks against sops and dotenvx: minutes long, and neither tool is installed here",
 }
@@ -577,7 +617,11 @@ STEPS: dict[str, Step] = {
 }
 
 
-PYTHON_BLOCK = Step("its last line writes", after=python_wrote)
+PYTHON_BLOCKS = {
+    "Use it from Python": Step("its last line writes", after=python_wrote),
+    "Serve secrets to AWS SDK clients at run time": Step(
+        "the environment the README names, for an unchanged boto3 client", env=serve_env),
+}
 
 
 def private_etc(sb: Sandbox) -> list[str]:
@@ -657,8 +701,8 @@ def test_section_runs_as_written(section: str, tmp_path: Path, isolated_home: Pa
     WORLDS[section](sb)
     missed: list[str] = []
     for example in (e for e in EXAMPLES if e.section == section and e.text not in EXEMPT):
-        step = PYTHON_BLOCK if example.language == "python" else STEPS.get(example.text,
-                                                                             Step("as is"))
+        step = PYTHON_BLOCKS[section] if example.language == "python" else STEPS.get(
+            example.text, Step("as is"))
         if step.etc and (reason := no_private_etc(sb)):
             missed.append(f"{example}: {reason}")  # it changes nothing the next lines read
             continue
@@ -687,7 +731,7 @@ def test_every_example_is_run_or_exempt() -> None:
     assert set(STEPS) <= texts, set(STEPS) - texts
     used = {p for p in PLACEHOLDERS for t in texts if p in t}
     assert used == set(PLACEHOLDERS), set(PLACEHOLDERS) - used
-    assert sum(e.language == "python" for e in EXAMPLES) == 1
+    assert {e.section for e in EXAMPLES if e.language == "python"} == set(PYTHON_BLOCKS)
 
 
 def test_commands_are_read_as_a_shell_reads_them() -> None:

@@ -48,6 +48,7 @@ from . import (  # noqa: E402,F401  (registration)
     cmd_render,
     cmd_rotate,
     cmd_seal,
+    cmd_serve,
     cmd_values,
 )
 
