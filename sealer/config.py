@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from . import yamlio
 from .errors import ConfigError, SealerError
 from .fsio import read_bytes
+from .limits import MAX_FILE_BYTES
 from .regex import Pattern, compile_pattern
 
 __all__ = [
@@ -297,7 +298,8 @@ def contained_path(root: Path, text: Any) -> Path | None:
 def load_config(path: Path) -> Config:
     """Read and validate sealer.yaml; every problem is a ConfigError pointing at a line."""
     try:
-        raw, lines = yamlio.load_with_lines(read_bytes(path), source=str(path))
+        raw, lines = yamlio.load_with_lines(read_bytes(path, limit=MAX_FILE_BYTES),
+                                            source=str(path))
     except ConfigError:
         raise
     except Exception as exc:
@@ -388,7 +390,7 @@ def _cached(path: Path, mtime_ns: int) -> Config:
 @lru_cache(maxsize=16)
 def _parsed(path: Path, mtime_ns: int) -> dict[str, Any] | None:
     try:
-        return parse_raw(read_bytes(path), source=str(path))
+        return parse_raw(read_bytes(path, limit=MAX_FILE_BYTES), source=str(path))
     except SealerError:
         return None
 

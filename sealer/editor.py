@@ -203,12 +203,15 @@ def edit_file(path: StrPath, identities: Identities = None, *, run: RunEditor | 
 
 
 def _versions_check(opened: Opened | None, path: Path, intent: WriteIntent | None
-                    ) -> Callable[[Edited], None] | None:
-    if opened is None:
-        return None
+                    ) -> Callable[[Edited], None]:
+    """What the save would refuse, shown in the editor instead of losing the edit: a reader's
+    limits (docs/LIMITS.md), and a change of a rotated key a write may not make."""
+    from .core import check_limits
 
     def accept(edited: Edited) -> None:
-        versioned_write(opened, edited[0], edited[1] or {}, file=path, intent=intent)
+        check_limits(edited[0], edited[1] or {}, None, None, str(path))
+        if opened is not None:
+            versioned_write(opened, edited[0], edited[1] or {}, file=path, intent=intent)
     return accept
 
 

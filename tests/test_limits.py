@@ -351,3 +351,39 @@ def test_every_limit_of_a_sealed_file_is_in_the_table() -> None:
     for name in limits.__all__:
         if name.startswith("MAX_"):
             assert f"limits.{name}" in documented, f"{name} is not in docs/LIMITS.md"
+
+
+def test_edit_shows_a_limit_in_the_editor_and_keeps_the_edit(tmp_path: Path) -> None:
+    """A save nested deeper than a sealed file holds comes back to the editor with the reason,
+    the text still there (it used to fail after the editor closed, losing the edit)."""
+    from sealer.editor import edit_file
+    from sealer.files import get_value, seal_file
+    from sealer.keys import parse_recipient
+
+    identity, recipient = new_identity()
+    path = tmp_path / "app.sealed.yaml"
+    seal_file(b"token: one\n", path, source="app.yaml", recipients=[parse_recipient(
+        recipient.text)])
+    depth = limits.MAX_DEPTH - 1  # loads as plaintext, one level too deep once sealed
+    deep = "deep: " + "[" * depth + "]" * depth + "\n"
+    seen: list[str] = []
+
+    def editor(file: Path) -> None:
+        seen.append(file.read_text())
+        if len(seen) == 1:
+            file.write_text(file.read_text().replace("token: one", "token: two") + deep)
+        else:
+            kept = file.read_text()
+            file.write_text(kept[: kept.index("deep:")])
+    written = edit_file(path, [identity], run=editor)
+    assert written is not None and len(seen) == 2
+    assert "deep" in seen[1] and "token: two" in seen[1]
+    assert re.search(r"nest|deep|level", seen[1].split("token")[0], re.IGNORECASE)
+    assert get_value(path, "token", [identity]) == "two"
+
+
+def test_a_too_long_clear_regex_is_a_usage_error(demo: Demo) -> None:
+    result = demo.run("seal", demo.dir / "app.yaml", "-o", demo.dir / "x.sealed.yaml", "-r",
+                      demo.recipient, "--clear-regex", "a" * (limits.MAX_CLEAR_REGEX + 1))
+    assert result.code == 2 and "--clear-regex is longer than 500 characters" in result.err
+    assert not (demo.dir / "x.sealed.yaml").exists()

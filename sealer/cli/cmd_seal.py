@@ -84,6 +84,12 @@ def seal(
     if input_type is not None:
         check_format(input_type, INPUT_TYPES, what="input type")
     ids = identities(identity)
+    if clear_regex:  # the user's own pattern: a bad one is a usage error, before any work
+        from ..limits import MAX_CLEAR_REGEX
+        from ..regex import compile_pattern
+
+        compile_pattern(clear_regex, what="--clear-regex", error=UsageError,
+                        limit=MAX_CLEAR_REGEX)
     clear = {k: v for k, v in (("suffix", clear_suffix), ("regex", clear_regex)) if v}
     for source in inputs:
         target = output or _default_target(source, in_place)
