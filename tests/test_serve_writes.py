@@ -177,6 +177,25 @@ def test_update_secret_version_stage_and_rotate_secret(repo: Repo) -> None:
         assert rotated["VersionId"] not in (current, previous)
         now = client.get_secret_value(SecretId=secret)
         assert now["VersionId"] == rotated["VersionId"] and len(now["SecretString"]) == 32
+        # a whole file with one rotated key: its versions are that key's
+        whole = client.rotate_secret(SecretId="prod/app")
+        assert client.get_secret_value(SecretId=secret)["VersionId"] == whole["VersionId"]
+        doc = json.loads(client.get_secret_value(SecretId="prod/app")["SecretString"])
+        doc["api"]["token"] = "pending-token"
+        token = str(uuid.uuid4())
+        client.put_secret_value(SecretId="prod/app", SecretString=json.dumps(doc),
+                                ClientRequestToken=token, VersionStages=["AWSPENDING"])
+        assert client.get_secret_value(SecretId=secret, VersionStage="AWSPENDING")[
+            "SecretString"] == "pending-token"
+        doc["count"] = 8
+        with pytest.raises(ClientError) as caught:
+            client.put_secret_value(SecretId="prod/app", SecretString=json.dumps(doc),
+                                    VersionStages=["AWSPENDING"])
+        assert code_of(caught) == "InvalidParameterException"
+        client.update_secret_version_stage(SecretId="prod/app", VersionStage="AWSCURRENT",
+                                           MoveToVersionId=token,
+                                           RemoveFromVersionId=whole["VersionId"])
+        assert client.get_secret_value(SecretId=secret)["SecretString"] == "pending-token"
         # RotationRules configure the schedule (AWS: RotateSecret with rules)
         client.rotate_secret(SecretId="prod/db#password", RotationRules={
             "ScheduleExpression": "rate(10 days)"}, RotateImmediately=False)

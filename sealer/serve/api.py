@@ -412,13 +412,16 @@ class Service:
             if stages == ["AWSPENDING"]:
                 from ..rotation.protocol import put_pending
 
-                rotated = secret.rotated_key()
-                if rotated is None or rotated != key:
+                rotated = secret.versioned_key()
+                if rotated is None:
                     raise ApiError("InvalidRequestException",
                                    f"{secret.name} is not a rotated key: AWSPENDING needs "
                                    "rotation settings (`sealer rotation configure FILE KEY`)"
                                    " on exactly this key")
-                vid = put_pending(path, key, value, token=token, identities=self.identities)
+                if not secret.key:
+                    value = _pending_part(secret, rotated, value)
+                vid = put_pending(path, rotated, value, token=token,
+                                  identities=self.identities)
                 fresh = self._after_write(secret)
                 version = fresh.version(aws_version_id(vid), None)
             elif stages == ["AWSCURRENT"]:
@@ -448,8 +451,8 @@ class Service:
         assert stage is not None
         to = _string(params, "MoveToVersionId", max_len=64)
         source = _string(params, "RemoveFromVersionId", max_len=64)
-        rotated = secret.rotated_key()
-        if rotated is None or rotated != secret.key_text:
+        rotated = secret.versioned_key()
+        if rotated is None:
             raise ApiError("InvalidRequestException",
                            f"{secret.name} has no versions to label: configure rotation on "
                            "this key (`sealer rotation configure FILE KEY`)")
@@ -466,24 +469,51 @@ class Service:
         from ..rotation.protocol import configure_rotation, rotate
 
         secret = self._resolve(params)
-        rotated = secret.rotated_key()
+        rotated = secret.versioned_key()
         immediately = _bool(params, "RotateImmediately", True)
         rules = params.get("RotationRules")
         with self._write_lock:
+            target = rotated or secret.key_text
             if rules is not None:
+                if not target:
+                    raise ApiError("InvalidRequestException",
+                                   f"{secret.name} is a whole file: give the key to rotate "
+                                   f"({secret.name}#KEY)")
                 every, schedule, duration = _rules(rules)
-                configure_rotation(secret.loaded.path, secret.key_text, self.identities,
+                configure_rotation(secret.loaded.path, target, self.identities,
                                    every=every, schedule=schedule, duration=duration)
-            elif rotated is None or rotated != secret.key_text:
+            elif rotated is None:
                 raise ApiError("InvalidRequestException",
                                f"{secret.name} has no rotation settings: give RotationRules, "
                                "or `sealer rotation configure FILE KEY`")
             if immediately:
-                rotate(secret.loaded.path, secret.key_text, self.identities)
+                rotate(secret.loaded.path, target, self.identities)
             fresh = self._after_write(secret)
         self.audit("rotate-secret", fresh, "ok")
         version = fresh.version(None, "AWSCURRENT")
         return {"ARN": fresh.arn, "Name": fresh.name, "VersionId": version.id}
+
+
+def _pending_part(secret: Resolved, rotated: str, document: Any) -> Any:
+    """For a whole file with one rotated key: that key's value in the pending `document`,
+    whose other keys must be the current ones (a pending version is of one key)."""
+    from .. import paths
+
+    key = paths.parse_path(rotated)
+    try:
+        value = paths.get(document, key)
+    except KeyError:
+        raise ApiError("InvalidParameterException",
+                       f"the pending document has no {rotated}") from None
+    rest = json.loads(json.dumps(document))
+    current = json.loads(secret_string(secret.loaded.plain)["SecretString"])  # as served
+    paths.set_value(rest, key, None)
+    paths.set_value(current, key, None)
+    if rest != current:
+        raise ApiError("InvalidParameterException",
+                       f"a pending version of {secret.name} may change only {rotated}, its "
+                       "rotated key")
+    return value
 
 
 def _rules(rules: Any) -> tuple[str | None, str | None, str | None]:

@@ -128,6 +128,14 @@ class Resolved:
                 return text
         return None
 
+    def versioned_key(self) -> str | None:
+        """The rotated key whose versions this secret's writes move: the key itself, or for a
+        whole file its one rotated key; None for a key path inside a rotated key or without
+        one (those versions are read-only views)."""
+        rotated = self.rotated_key()
+        return rotated if rotated is not None and (not self.key or rotated == self.key_text) \
+            else None
+
     def rotation(self) -> dict[str, Any]:
         key = self.rotated_key()
         if key is None:
