@@ -34,6 +34,7 @@ import fcntl
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -78,11 +79,27 @@ def _describe(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _read_size(fd: int, limit: int) -> int:
+    """How much to ask for: a regular file's size and one byte more (which shows that it grew),
+    never the whole limit: CPython allocates what a read asks for up front (32 MiB per file
+    otherwise). Anything else (a pipe) reads up to the limit and one byte."""
+    st = os.fstat(fd)
+    if stat.S_ISREG(st.st_mode):
+        return min(st.st_size, limit) + 1
+    return limit + 1
+
+
 def read_bytes(path: Path, *, limit: int | None = None) -> bytes:
     """Read a file, turning OS errors into one-line errors that name the file."""
     try:
         with open(path, "rb") as fh:
-            data = fh.read() if limit is None else fh.read(limit + 1)
+            if limit is None:
+                data = fh.read()
+            else:
+                size = _read_size(fh.fileno(), limit)
+                data = fh.read(size)
+                if len(data) == size <= limit:  # it grew while being read: the rest, bounded
+                    data += fh.read(limit + 1 - size)
     except FileNotFoundError:
         raise SealerError("no such file", file=str(path), hint="check the path") from None
     except IsADirectoryError:

@@ -125,3 +125,16 @@ def test_token_payload_layout() -> None:
     type_name, raw = parse_token(token)
     assert type_name == "str" and raw[:12] == b"\x07" * 12 and len(raw) == 12 + 3 + 16
     assert base64.b64encode(raw).decode() in token
+
+
+@given(st.lists(st.one_of(st.text(max_size=8), st.integers(min_value=0, max_value=2**40)),
+                max_size=6).map(tuple), st.sampled_from(["str", "int", "bytes", "null"]),
+       st.one_of(st.none(), st.integers(min_value=1, max_value=99), st.uuids().map(str)))
+def test_the_keys_build_the_aad_of_the_spec(path: tuple, type_name: str,  # type: ignore[type-arg]
+                                            version: int | str | None) -> None:
+    """Keys builds each AAD from cached parts; the bytes are FORMAT.md §3.2's (`_aad`)."""
+    from sealer.envelope import Keys
+
+    keys = Keys(b"k" * 32, FILE_ID)
+    for _ in range(2):  # the second time from the cache
+        assert keys._aad(path, type_name, version) == _aad(FILE_ID, path, type_name, version)
