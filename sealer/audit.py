@@ -33,11 +33,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import getpass
 import hashlib
 import json
 import os
-import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -186,6 +184,8 @@ def _why(exc: OSError) -> str:
 
 def _user() -> str:
     try:
+        import getpass  # only here: most of a read's start-up is imports
+
         return getpass.getuser()
     except (KeyError, OSError):
         return str(os.getuid())
@@ -268,7 +268,7 @@ def _append(fd: int, path: Path, entries: Sequence[Entry]) -> Path | None:
     if not batch:
         return None
     prev = _digest_before(fd, end)
-    where = (_user(), socket.gethostname())
+    where = (_user(), os.uname().nodename)  # gethostname(2), without importing socket
     lines = []
     for entry in batch:
         lines.append(_line(entry, prev, where))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import paths, yamlio
 from .access import Identities, WriteGate, Written, authorize_write, open_sealed
@@ -21,8 +21,10 @@ from .errors import NoIdentityError, SealerError, UsageError
 from .fsio import StrPath, as_path, locked, read_bytes
 from .keys import Recipient, parse_recipient
 from .plaintext import METADATA_KEY, parse_input
-from .rotation.versions import WriteIntent, versioned_write
 from .sealedfiles import sealed_name
+
+if TYPE_CHECKING:
+    from .rotation.versions import WriteIntent
 
 __all__ = [
     "Written",
@@ -109,6 +111,8 @@ def seal_file(
         check_values(data, effective, project, output)
         stamped = stamp_expiry(data, effective, project, output)
         metadata = stamped if stamped != effective else metadata
+        from .rotation.versions import versioned_write  # writes only: reads skip its imports
+
         versioned = versioned_write(previous, data, stamped, file=output, intent=intent) \
             if previous is not None else None
         if versioned is not None:  # a rotated key changed: a new version (FORMAT.md §10)
@@ -393,6 +397,8 @@ def _reseal(opened: Opened, gate: WriteGate, plain: dict[str, Any], *,
     doc = opened.document
     path = Path(doc.source)
     metadata = kwargs.get("metadata") or doc.metadata
+    from .rotation.versions import versioned_write  # writes only: reads skip its imports
+
     versioned = versioned_write(opened, plain, metadata, file=path, intent=intent)
     if versioned is not None:  # a rotated key changed: a new version (FORMAT.md §10)
         metadata = kwargs["metadata"] = versioned[0]

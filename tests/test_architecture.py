@@ -6,6 +6,7 @@ a new module or a new call site is checked the day it is written."""
 from __future__ import annotations
 
 import ast
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,11 +21,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
               "printable", "regex", "limits")),
     ("crypto", ("envelope", "age", "age.*", "agefile")),
     ("keys", ("keys", "sshkeys", "discovery")),
-    ("format", ("document", "core", "signing")),
+    ("format", ("document", "core", "signing", "sops", "sops.*")),
     ("project", ("config", "schemas", "sealedfiles", "git", "audit", "policy", "freshness",
                  "plaintext")),
     ("gates", ("access",)),
-    ("operations", ("files", "editor", "check", "leaks", "report", "initialize", "git.drivers",
+    ("operations", ("files", "editor", "check", "leaks", "report", "importing", "accessmap",
+                    "accessreport", "accesshtml", "exposure", "initialize", "git.drivers",
                     "git.history", "render", "render.*", "rotation", "rotation.*", "serve",
                     "serve.*")),
     ("interface", ("", "__main__", "cli", "cli.*")),
@@ -34,8 +36,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 GATED_CALLS = {
     "open_document": {"access"},  # unwrap + verify: only the read gate calls it
     "to_yaml": {"access"},  # serialising a sealed document for writing: only the write gate
-    "atomic_write": {"access", "render.output", "cli.cmd_seal"},  # sealed files; rendered
-    # outputs (render.output) and `unseal -o` (cli.cmd_seal) write plaintext, not sealed files
+    "atomic_write": {"access", "render.output", "cli.cmd_seal", "accesshtml"},  # sealed
+    # files; rendered outputs (render.output) and `unseal -o` (cli.cmd_seal) write plaintext,
+    # and `sealer report` (accesshtml) a keyless page, not sealed files
 }
 
 
@@ -178,3 +181,33 @@ def test_the_keyless_check_hook_imports_no_crypto(tmp_path: Path) -> None:
         "    recipients: [me]\ncreation_rules:\n  - {path: '**', environment: prod}\n")
     # validating sealer.yaml needs jsonschema, and its principals' keys pyrage; never more
     assert set(_heavy_imports(["check", "."], tmp_path)) <= {"jsonschema", "pyrage"}
+
+
+def test_get_imports_only_what_reading_needs(tmp_path: Path) -> None:
+    """`get` of an unsigned file: no rotation code, schema validator, template engine,
+    signing code or socket module (imports are most of a read's start-up, issue 17)."""
+    import subprocess
+    import sys
+
+    import pyrage
+
+    from sealer.core import seal
+    from sealer.keys import parse_identities, parse_recipient
+
+    secret = str(pyrage.x25519.Identity.generate())
+    me = parse_identities(secret.encode(), source="t", prompt=None)[0]
+
+    sealed = tmp_path / "app.sealed.yaml"
+    sealed.write_text(seal({"a": "b"}, recipients=[parse_recipient(me.recipient)],
+                           source=str(sealed)).to_yaml())
+    (tmp_path / "key.txt").write_text(secret + "\n")
+    (tmp_path / "key.txt").chmod(0o600)
+    unwanted = ("sealer.rotation", "jsonschema", "jinja2", "sealer.signing", "socket")
+    report = (f"import sys\nfrom sealer.cli import main\ntry:\n    main(sys.argv[1:])\n"
+              f"except SystemExit:\n    pass\nprint(','.join(sorted(m for m in sys.modules if "
+              f"m.startswith({unwanted!r}))), file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", report, "get", "app.sealed.yaml", "a", "-i",
+                             "key.txt"], cwd=tmp_path, capture_output=True, text=True,
+                            check=False, env={**os.environ, "HOME": str(tmp_path)})
+    assert result.stdout == "b", result.stderr
+    assert result.stderr.strip().splitlines()[-1:] in ([], [""]), result.stderr
