@@ -65,7 +65,8 @@ def resolve_identities(identities: Identities) -> list[Identity]:
 
 # -- the read gate ---------------------------------------------------------------------------
 
-_HISTORY_READS = frozenset({"diff", "merge"})  # git shows and merges older versions on purpose
+# git shows and merges older versions on purpose, and `sealer exposure` reads them
+_HISTORY_READS = frozenset({"diff", "merge", "exposure"})
 
 
 def open_sealed(path: Path, identities: Identities = None, *, action: str,

@@ -76,10 +76,9 @@ def _sops_file(source: str, dotenv: str) -> UsageError:
     name, output = ("FILE", "NAME.sealed.yaml") if source == "-" else (
         source, str(sealed_name(Path(source))))
     return UsageError(
-        "is encrypted with SOPS; sealer cannot read SOPS files yet (`sealer import sops` is "
-        "planned)", file=source,
-        hint=f"decrypt it with sops into sealer, no plaintext file needed: `sops -d {name} | "
-             f"sealer seal -{dotenv} -o {output}`")
+        "is encrypted with SOPS; `sealer seal` takes plaintext", file=source,
+        hint=f"convert it with `sealer import sops {name}` (verified as sops does, your age "
+             f"key decrypts it), or `sops -d {name} | sealer seal -{dotenv} -o {output}`")
 
 
 # KEY=value lines (README "Seal a file"). Strict where dotenv readers disagree: values are

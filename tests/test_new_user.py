@@ -397,9 +397,9 @@ def test_a_sops_file_is_refused_with_how_to_decrypt_it(demo: Demo, name: str, te
     (demo.dir / name).write_text(text.format(recipient=demo.recipient, enc=ENC), encoding="utf-8")
     result = demo.run("seal", name, "-r", demo.recipient)
     assert (result.code, result.err) == (2, _error(
-        name, "is encrypted with SOPS; sealer cannot read SOPS files yet (`sealer import sops` "
-              "is planned)",
-        f"decrypt it with sops into sealer, no plaintext file needed: `sops -d {name} | {pipe}`"))
+        name, "is encrypted with SOPS; `sealer seal` takes plaintext",
+        f"convert it with `sealer import sops {name}` (verified as sops does, your age key "
+        f"decrypts it), or `sops -d {name} | {pipe}`"))
 
 
 def test_the_discovery_hint_of_the_identity_option_names_every_source() -> None:

@@ -409,6 +409,48 @@ def history(sb: Sandbox) -> None:
     sb.commit("rename the user", "secrets")
 
 
+ACCESS_CONFIG = """\
+version: 1
+principals:
+  you: {you}
+  ci: {ci}
+  new: {new}
+environments:
+  prod:
+    recipients: [you, ci]
+  dev:
+    recipients: [you]
+    allow: [new]
+creation_rules:
+  - path: secrets/prod/**
+    environment: prod
+  - path: secrets/dev/**
+    environment: dev
+"""
+
+
+def who_can_read(sb: Sandbox) -> None:
+    """prod and dev secrets pushed to origin/main; this branch makes a teammate ("new") a
+    reader of dev (not prod: the README's --fail-on read-gain:prod passes), and removes ci from
+    prod (so `sealer exposure` has something to show)."""
+    you(sb)
+    sb.key("ci", sb.scratch / "ci.key")
+    sb.key("new", sb.scratch / "new.key")
+    sb.write("sealer.yaml", ACCESS_CONFIG.format(**sb.recipients))
+    sb.seal("secrets/prod/db.sealed.yaml", "password: pw-1\n", "you", "ci")
+    sb.seal("secrets/dev/app.sealed.yaml", "token: tok-1\n", "you")
+    sb.commit("secrets", "sealer.yaml", "secrets")
+    origin = sb.scratch / "origin.git"
+    git(sb.scratch, "init", "-q", "--bare", "-b", "main", str(origin))
+    git(sb.repo, "remote", "add", "origin", str(origin))
+    git(sb.repo, "push", "-q", "-u", "origin", "main")
+    git(sb.repo, "checkout", "-q", "-b", "feature")
+    sb.seal("secrets/dev/app.sealed.yaml", "token: tok-1\n", "you", "new")
+    sb.commit("new reads dev", "secrets")
+    sb.seal("secrets/prod/db.sealed.yaml", "password: pw-1\n", "you")
+    sb.commit("ci no longer reads prod", "secrets")
+
+
 def audit(sb: Sandbox) -> None:
     """Decryptions logged to the default audit log (~/.local/state/sealer/audit.log)."""
     you(sb)
@@ -453,6 +495,21 @@ def serve_env(sb: Sandbox) -> dict[str, str]:
             "AWS_DEFAULT_REGION": "us-east-1"}
 
 
+def coming_from_sops(sb: Sandbox) -> None:
+    """A SOPS repository: .sops.yaml for your age key, secrets/ encrypted by the real sops."""
+    from sops_helpers import sops
+
+    from sealer.discovery import default_identity_path
+
+    recipient = sb.key("you")
+    key = default_identity_path().read_text()
+    sb.write(".sops.yaml", f"creation_rules:\n  - path_regex: secrets/.*\n    age: {recipient}\n")
+    for name, text in [("app.yaml", "db:\n  password: pw-1\n"), ("api.env", "TOKEN=t0k\n")]:
+        sb.write(f"secrets/{name}", text)
+        sb.write(f"secrets/{name}", sops("encrypt", f"secrets/{name}", key=key,
+                                         cwd=sb.repo).decode())
+
+
 WORLDS: dict[str, Callable[[Sandbox], None]] = {
     "Start a project": start_a_project,
     "Create a key and share its public half": create_a_key,
@@ -468,7 +525,9 @@ WORLDS: dict[str, Callable[[Sandbox], None]] = {
     "Generate secrets": app,
     "Review and merge sealed files in git": review_and_merge,
     "Who changed which secret": history,
+    "Who can read what": who_can_read,
     "Audit who decrypted what": audit,
+    "Coming from SOPS": coming_from_sops,
     "Shell completion": you,
     "Use it from Python": app,
 }

@@ -62,7 +62,8 @@ stringData:
   username: admin
   password: c0rrect-horse
 """)
-FORMATS = "dotenv, dotenv-literal, shell, systemd, json, yaml, k8s, template, github, files"
+FORMATS = ("dotenv, dotenv-literal, shell, systemd, json, yaml, k8s, template, github, files, "
+           "sops")
 OVERRIDE = ("sealer: hint: a key may be defined in one file only; to let later files override "
             "earlier ones, pass --allow-override\n")
 ENV_NAME_HINT = ("sealer: hint: environment names are letters, digits and _, not starting with "

@@ -38,12 +38,14 @@ def _root(
 
 
 from . import (  # noqa: E402,F401  (registration)
+    cmd_access,
     cmd_audit,
     cmd_check,
     cmd_edit,
     cmd_gen,
     cmd_git,
     cmd_history,
+    cmd_import,
     cmd_keys,
     cmd_render,
     cmd_rotate,

@@ -52,6 +52,8 @@ AllowEnvOption = Annotated[list[str] | None, typer.Option(
 
   sealer render app.sealed.yaml -f json -o - | jq .db      # - is stdout
 
+  sealer render app.sealed.yaml -f sops -o app.enc.yaml    # for Flux, helm-secrets, KSOPS
+
   sealer render --env prod                   # every prod target named in sealer.yaml
 """)
 def render(
@@ -69,7 +71,8 @@ def render(
         "--format", "-f", metavar="FORMAT",
         help="dotenv, dotenv-literal (values verbatim, for docker --env-file and kubectl "
              "--from-env-file), shell, systemd, json, yaml, k8s (a Secret manifest), template, "
-             "github, or files (one file per secret in the directory -o DIR).")] = None,
+             "github, files (one file per secret in the directory -o DIR), or sops (a SOPS "
+             "file for the age recipients the files share).")] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "--out", "-o", metavar="FILE",
         help="Write here, atomically, mode 0600 (new directories 0700); - prints to stdout, as "
@@ -266,6 +269,9 @@ def _check_destination(spec: RenderSpec, *, stdout: bool, check: bool, force: bo
     if spec.format == "github" and (stdout or check):
         raise UsageError(f"{printing if stdout else '--check'} does not apply to the github "
                          "format", hint="it appends to $GITHUB_ENV, or to -o FILE")
+    if spec.format == "sops" and check:
+        raise UsageError("--check does not apply to the sops format: each render encrypts "
+                         "under a new data key", hint="render it again instead")
     if spec.format == "files" and stdout:
         raise UsageError("the files format writes a directory, one file per secret: it cannot "
                          f"be printed ({printing})", hint="pass -o DIR")

@@ -16,7 +16,7 @@ __all__ = ["render", "render_merged"]
 
 _MODULES = {"dotenv": "dotenv", "dotenv-literal": "dotenv", "shell": "shell",
             "systemd": "systemd", "json": "jsonfile", "yaml": "yamlfile", "k8s": "kubernetes",
-            "template": "template", "github": "github", "files": "files"}
+            "template": "template", "github": "github", "files": "files", "sops": "sops"}
 _FUNCTIONS = {"dotenv-literal": "render_literal"}  # the module's `render` for the others
 
 

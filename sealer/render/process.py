@@ -44,7 +44,7 @@ PLACEHOLDER = "{}"  # in the command's arguments: the rendered file's path
 _NAMES = {"shell": "secrets.sh", "json": "secrets.json", "yaml": "secrets.yaml",
           "k8s": "secret.yaml", "files": "secrets"}
 FILE_FORMATS = {fmt: _NAMES.get(fmt, "secrets.env") for fmt in FORMATS
-                if fmt not in ("template", "github")}
+                if fmt not in ("template", "github", "sops")}
 # sent to sealer by another process: passed on to the command (those from the terminal, a
 # Ctrl-C, reach the command by themselves: it is in the same process group)
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,

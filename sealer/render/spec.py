@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 FORMATS = ("dotenv", "dotenv-literal", "shell", "systemd", "json", "yaml", "k8s", "template",
-           "github", "files")
+           "github", "files", "sops")
 ENV_FORMATS = ("dotenv", "dotenv-literal", "shell", "systemd", "github")  # a variable per key
 NAMED_FORMATS = (*ENV_FORMATS, "k8s", "files")  # the formats that flatten keys into names
 GITHUB_FILES = ("env", "output")
