@@ -23,7 +23,7 @@ from .errors import SealerError
 from .paths import format_path, leaves
 from .sealedfiles import sealed_files
 
-__all__ = ["Exposure", "ExposureReport", "exposure"]
+__all__ = ["Exposure", "ExposureReport", "exposure", "rotation_targets"]
 
 
 class Exposure(NamedTuple):
@@ -113,3 +113,28 @@ def exposure(paths: Sequence[Path] = (), identities: Identities = None) -> Expos
         opened, skipped = opened + more, skipped + missed
     out.sort(key=lambda e: (e.file, e.key, e.principal.startswith("unknown "), e.principal))
     return ExposureReport(out, len(files), opened, skipped)
+
+
+def rotation_targets(report: ExposureReport, root: Path
+                     ) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
+    """What to rotate so that no former recipient knows a current value: for each exposed key
+    path, the rotated key that holds it (the path itself or the nearest one above it), once.
+    Returns (targets, exposed keys without rotation settings). `root` is the work tree the
+    report's file names are relative to."""
+    from .document import read_sealed
+    from .paths import parse_path
+    from .rotation.versions import rotation_entries
+
+    targets: dict[tuple[Path, str], None] = {}
+    manual: dict[tuple[Path, str], None] = {}
+    for item in report.exposures:
+        file = root / item.file
+        rotated = {k for k, _rot in rotation_entries(read_sealed(file).metadata) if k}
+        path = parse_path(item.key)
+        holder = next((format_path(path[:cut]) for cut in range(len(path), 0, -1)
+                       if format_path(path[:cut]) in rotated), None)
+        if holder is None:
+            manual[(file, item.key)] = None
+        else:
+            targets[(file, holder)] = None
+    return list(targets), list(manual)

@@ -434,3 +434,24 @@ def test_exposure_cli(left: Path, tmp_path: Path) -> None:
     assert "sealer: hint: rotate it: sealer rotate db.sealed.yaml password" in result.err
     assert "p1" not in result.out + result.err and "t1" not in result.out  # never a value
     assert run("exposure", cwd=left).code == 3  # no key of yours opens it
+
+
+def test_rotate_what_a_removed_key_could_know(left: Path, tmp_path: Path) -> None:
+    """`sealer rotate --exposed` hands the exposure list to rotation: each exposed value with
+    rotation settings is rotated (after which bob knows nothing current); one without is
+    reported, with how to replace it, and the run exits 1."""
+    from sealer.rotation.protocol import configure_rotation
+
+    key = tmp_path / "alice.key"
+    key.write_text(f"{ALICE.native}\n")
+    key.chmod(0o600)
+    configure_rotation(left / "db.sealed.yaml", "password", [ALICE], every="30d")
+    commit(left, "rotation settings")
+    result = run("rotate", "--exposed", "-i", key, "--format", "json", cwd=left)
+    assert result.code == 1, result.err
+    rows = {(r["key"], r["result"]) for r in json.loads(result.out)}
+    assert rows == {("password", "rotated"), ("token", "failed")}
+    assert "no rotation settings: give it a new value (`sealer set" in result.err
+    commit(left, "rotated")
+    assert [e.key for e in exposure([left], [ALICE]).exposures] == ["token"]
+    assert "p1" not in result.out + result.err and "t1" not in result.out + result.err

@@ -31,11 +31,14 @@ app.add_typer(rotation, name="rotation")
   sealer rotate --due secrets/ --commit --push    # the scheduler's command
 
   sealer rotate db.sealed.yaml db --wait-for './deploy.sh'   # finish after the deploy
+
+  sealer rotate --exposed secrets/                # what a removed recipient could know
 """)
 def rotate(
     args: Annotated[list[str] | None, typer.Argument(
         metavar="FILE KEY.PATH | --due [PATH...]",
-        help="The sealed file and the secret; with --due, files or directories.")] = None,
+        help="The sealed file and the secret; with --due or --exposed, files or "
+             "directories.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted rotation.")
                       ] = False,
     abandon: Annotated[bool, typer.Option("--abandon", help="Drop the PENDING version (and put "
@@ -44,6 +47,10 @@ def rotate(
     due: Annotated[bool, typer.Option(
         "--due", help="Rotate every due secret in the given files or directories (default: "
                       "the current directory), continuing past failures.")] = False,
+    exposed: Annotated[bool, typer.Option(
+        "--exposed", help="Like --due, for the secrets whose current values a former "
+                          "recipient could know (`sealer exposure`); needs your key.")
+    ] = False,
     fmt: Annotated[str, typer.Option(
         "--format", "-f", help="With --due: text, or json (a list of {file, key, result, "
                                "error} on stdout).")] = "text",
@@ -70,15 +77,17 @@ def rotate(
     check_format(fmt, ("text", "json"))
     if push and not commit:
         raise UsageError("--push needs --commit", hint="sealer rotate --due --commit --push")
-    if (commit or remote) and not due:
-        raise UsageError("--commit, --push and --remote apply to --due",
+    if due and exposed:
+        raise UsageError("--due and --exposed exclude each other")
+    if (commit or remote) and not (due or exposed):
+        raise UsageError("--commit, --push and --remote apply to --due and --exposed",
                          hint="commit a single rotation with git yourself")
     command = shlex.split(wait_for) if wait_for else None
     if wait_for is not None and not command:
         raise UsageError("--wait-for needs a command")
-    if due:
+    if due or exposed:
         return _rotate_due([Path(a) for a in args or ["."]], identity, fmt, commit=commit,
-                           push=push, remote=remote, wait_for=command)
+                           push=push, remote=remote, wait_for=command, exposed=exposed)
     if fmt != "text":
         raise UsageError("--format applies to --due", hint="one rotation reports on stderr")
     if not args or len(args) != 2:
@@ -96,12 +105,15 @@ def rotate(
 
 def _rotate_due(paths: list[Path], identity: list[str] | None, fmt: str, *,
                 commit: bool = False, push: bool = False, remote: str | None = None,
-                wait_for: list[str] | None = None) -> int:
+                wait_for: list[str] | None = None, exposed: bool = False) -> int:
     from ..errors import SealerError
     from ..rotation.protocol import rotate_due
 
-    results = rotate_due(paths, identities(identity), progress=note, commit=commit,
-                         wait_for=wait_for)
+    ids = identities(identity)
+    if exposed:
+        results = _rotate_exposed(paths, ids, commit=commit, wait_for=wait_for)
+    else:
+        results = rotate_due(paths, ids, progress=note, commit=commit, wait_for=wait_for)
     failed = [r for r in results if r.error]
     pushed: str | None = None
     if push and any(r.commit for r in results):
@@ -128,6 +140,27 @@ def _rotate_due(paths: list[Path], identity: list[str] | None, fmt: str, *,
          + (f", {pushed}" if pushed else "")
          + "".join(f"\n  failed: {r.file} {r.key}: {r.error}" for r in failed))
     return 1 if failed or (pushed is not None and pushed != "pushed") else 0
+
+
+def _rotate_exposed(paths: list[Path], ids: Any, *, commit: bool,
+                    wait_for: list[str] | None) -> list[Any]:
+    """Rotate what `sealer exposure` finds; an exposed key without rotation settings fails,
+    saying how to replace it by hand."""
+    from ..exposure import exposure, rotation_targets
+    from ..git import repository_root
+    from ..rotation.protocol import DueResult, rotate_keys
+
+    report = exposure(paths, ids)
+    if not report.exposures:
+        note("no current value is known to a former recipient: nothing to rotate")
+        return []
+    start = (paths[0] if paths else Path()).absolute()
+    root = repository_root(start if start.is_dir() else start.parent).resolve()
+    targets, manual = rotation_targets(report, root)
+    results = rotate_keys(targets, ids, progress=note, commit=commit, wait_for=wait_for)
+    return results + [DueResult(file, key, "no rotation settings: give it a new value "
+                                f"(`sealer set {file} {key}`) or configure rotation")
+                      for file, key in manual]
 
 
 @rotation.command("status", epilog="""Examples:

@@ -34,7 +34,7 @@ from .versions import (
 )
 
 __all__ = ["DueResult", "Outcome", "RotationFailed", "RotationInterrupted", "configure_rotation",
-           "move_stage", "put_pending", "rollback", "rotate", "rotate_due"]
+           "move_stage", "put_pending", "rollback", "rotate", "rotate_due", "rotate_keys"]
 
 ORDER = ("create", "set", "test", "finish")
 
@@ -458,30 +458,55 @@ def rotate_due(files: Sequence[Path], identities: Identities = None, *,
                 say(f"{file}: {key} failed: {exc.message}")
                 results.append(DueResult(file, key, exc.message))
                 continue
-            if not due:
-                continue  # key "" is the file's own entry: an expiry date, nothing to rotate
-            say(f"{file}: rotating {key}")
-            try:
-                outcome = rotate(file, key, identities, now=now, wait_for=wait_for,
-                                 resume=bool(rot.get("pending")))
-            except SealerError as exc:
-                say(f"{file}: {key} failed: {exc.message}")
-                results.append(DueResult(file, key, exc.message))
-                continue
-            done = None
-            if commit:
-                from .publish import commit_rotation
-
-                try:
-                    done = commit_rotation(file, key, outcome.version)
-                except SealerError as exc:
-                    say(f"{file}: {key} rotated but not committed: {exc.message}")
-                    results.append(DueResult(file, key, f"rotated but not committed: "
-                                             f"{exc.message}", outcome.version))
-                    continue
-            say(f"{file}: {key} rotated" + (f", committed {done}" if done else ""))
-            results.append(DueResult(file, key, None, outcome.version, done))
+            if due:  # key "" is the file's own entry: an expiry date, nothing to rotate
+                results.append(_rotate_one(file, key, bool(rot.get("pending")), identities,
+                                           now=now, say=say, commit=commit, wait_for=wait_for))
     return results
+
+
+def rotate_keys(targets: Sequence[tuple[Path, str]], identities: Identities = None, *,
+                now: datetime | None = None, progress: Callable[[str], None] | None = None,
+                commit: bool = False, wait_for: Sequence[str] | None = None
+                ) -> list[DueResult]:
+    """Rotate each (file, key) as `rotate_due` rotates due ones (e.g. what `sealer exposure`
+    found); a rotation in progress is resumed."""
+    from ..document import read_sealed
+
+    now = now or datetime.now(UTC).replace(microsecond=0)
+    say = progress or (lambda _: None)
+    results = []
+    for file, key in targets:
+        try:
+            rot = dict(rotation_entries(read_sealed(file).metadata)).get(key) or {}
+        except SealerError as exc:
+            results.append(DueResult(file, key, exc.message))
+            continue
+        results.append(_rotate_one(file, key, bool(rot.get("pending")), identities, now=now,
+                                   say=say, commit=commit, wait_for=wait_for))
+    return results
+
+
+def _rotate_one(file: Path, key: str, pending: bool, identities: Identities, *,
+                now: datetime, say: Callable[[str], None], commit: bool,
+                wait_for: Sequence[str] | None) -> DueResult:
+    say(f"{file}: rotating {key}")
+    try:
+        outcome = rotate(file, key, identities, now=now, wait_for=wait_for, resume=pending)
+    except SealerError as exc:
+        say(f"{file}: {key} failed: {exc.message}")
+        return DueResult(file, key, exc.message)
+    done = None
+    if commit:
+        from .publish import commit_rotation
+
+        try:
+            done = commit_rotation(file, key, outcome.version)
+        except SealerError as exc:
+            say(f"{file}: {key} rotated but not committed: {exc.message}")
+            return DueResult(file, key, f"rotated but not committed: {exc.message}",
+                             outcome.version)
+    say(f"{file}: {key} rotated" + (f", committed {done}" if done else ""))
+    return DueResult(file, key, None, outcome.version, done)
 
 
 def configure_rotation(file: Path, key: str, identities: Identities = None, *,
