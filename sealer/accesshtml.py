@@ -20,6 +20,7 @@ from .accessmap import NO_ENVIRONMENT, AccessMap, FileAccess, access_map
 from .fsio import atomic_write
 
 if TYPE_CHECKING:
+    from .exposure import ExposureReport
     from .rotation.versions import StatusRow
 
 __all__ = ["page", "report_html", "write_report"]
@@ -131,8 +132,28 @@ def _calendar(access: AccessMap, rotation: Sequence[StatusRow]) -> str:
             f"{late} due or overdue</td></tr></tfoot></table>")
 
 
+def _exposure(report: ExposureReport | None) -> str:
+    if report is None:
+        return ('<p class="muted" id="exposure">Not computed: it needs a key that opens the '
+                "history (<code>sealer report --exposure</code>).</p>")
+    if not report.exposures:
+        return ('<p id="exposure">No current value is known to a former recipient '
+                f"({report.versions} earlier version{'s' if report.versions != 1 else ''} "
+                "opened).</p>")
+    rows = "".join(f'<tr class="due"><td>{_e(e.file)}</td><td>{_e(e.key)}</td>'
+                   f"<td>{_name(e.principal)}</td><td>{_e(e.since)}</td><td>{_e(e.date)}</td>"
+                   "</tr>" for e in report.exposures)
+    files = len({e.file for e in report.exposures})
+    return ('<table id="exposure"><thead><tr><th>file</th><th>key</th><th>former recipient'
+            "</th><th>since commit</th><th>date</th></tr></thead>"
+            f"<tbody>{rows}</tbody><tfoot><tr><td colspan=\"5\" class=\"total\">"
+            f"{len(report.exposures)} value{'s' if len(report.exposures) != 1 else ''} a "
+            f"former recipient could know, in {files} file{'s' if files != 1 else ''}: "
+            "rotate them (<code>sealer rotate --exposed</code>)</td></tr></tfoot></table>")
+
+
 def page(access: AccessMap, rotation: Sequence[StatusRow], *, title: str,
-         generated: str) -> str:
+         generated: str, exposure: ExposureReport | None = None) -> str:
     """The whole HTML document."""
     people = access.principals()
     summary = (f"{len(access.files)} sealed files, "
@@ -142,15 +163,20 @@ def page(access: AccessMap, rotation: Sequence[StatusRow], *, title: str,
             f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
             f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
             f"<h1>{_e(title)}</h1><p class=\"muted\">Generated {_e(generated)} by sealer, "
-            f'without any key. <span id="summary">{_e(summary)}</span></p>'
+            + ("with a key for the exposure list only. " if exposure is not None else
+               "without any key. ")
+            + f'<span id="summary">{_e(summary)}</span></p>'
             "<h2>Who can read what</h2>" + _matrix(access)
             + "<h2>Environments</h2>" + _environments(access)
             + "<h2>Rotation calendar</h2>" + _calendar(access, rotation)
+            + "<h2>What former recipients could know</h2>" + _exposure(exposure)
             + "</body></html>\n")
 
 
-def report_html(paths: Sequence[Path] = (), *, now: datetime | None = None) -> tuple[str, int]:
-    """(the page for the sealed files under `paths`, how many files it covers)."""
+def report_html(paths: Sequence[Path] = (), *, now: datetime | None = None,
+                exposure: ExposureReport | None = None) -> tuple[str, int]:
+    """(the page for the sealed files under `paths`, how many files it covers); `exposure`
+    (sealer.exposure, which needs a key) adds its list."""
     from .accessmap import shown_name
     from .sealedfiles import sealed_files
 
@@ -159,7 +185,7 @@ def report_html(paths: Sequence[Path] = (), *, now: datetime | None = None) -> t
     rows = [r._replace(file=shown_name(Path(r.file)))
             for r in _rotation_rows(sealed_files(list(paths) or [Path(".")]), now)]
     text = page(access, rows, title="sealer access report",
-                generated=now.strftime("%Y-%m-%d %H:%M UTC"))
+                generated=now.strftime("%Y-%m-%d %H:%M UTC"), exposure=exposure)
     return text, len(access.files)
 
 
@@ -176,8 +202,9 @@ def _rotation_rows(files: Sequence[Path], now: datetime) -> list[StatusRow]:
     return rows
 
 
-def write_report(paths: Sequence[Path], output: Path, *, now: datetime | None = None) -> int:
+def write_report(paths: Sequence[Path], output: Path, *, now: datetime | None = None,
+                 exposure: ExposureReport | None = None) -> int:
     """Write the page to `output`; returns how many sealed files it covers."""
-    text, count = report_html(paths, now=now)
+    text, count = report_html(paths, now=now, exposure=exposure)
     atomic_write(output, text.encode("utf-8"))  # the old page or the new one, never half
     return count

@@ -455,3 +455,22 @@ def test_rotate_what_a_removed_key_could_know(left: Path, tmp_path: Path) -> Non
     commit(left, "rotated")
     assert [e.key for e in exposure([left], [ALICE]).exposures] == ["token"]
     assert "p1" not in result.out + result.err and "t1" not in result.out + result.err
+
+
+def test_the_report_lists_exposure_with_a_key(left: Path, tmp_path: Path) -> None:
+    key = tmp_path / "alice.key"
+    key.write_text(f"{ALICE.native}\n")
+    key.chmod(0o600)
+    keyless = run("report", "-o", tmp_path / "plain.html", cwd=left)
+    assert keyless.code == 0, keyless.err
+    assert "Not computed: it needs a key" in (tmp_path / "plain.html").read_text()
+    done = run("report", "-o", tmp_path / "r.html", "--exposure", "-i", key, cwd=left)
+    assert done.code == 0, done.err
+    page = (tmp_path / "r.html").read_text()
+    table = page[page.index('<table id="exposure">'):]
+    table = table[:table.index("</table>")]
+    first = short(left, "HEAD~1")
+    for cell in ("<td>db.sealed.yaml</td><td>password</td>", "<td>token</td>",
+                 f"<td>{first}</td>", "2 values a former recipient could know, in 1 file"):
+        assert cell in table, cell
+    assert "p1" not in page and "t1" not in page  # never a value

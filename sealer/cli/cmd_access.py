@@ -82,6 +82,8 @@ def _diff(items: list[str], fmt: str, fail_on: list[str]) -> int:
 @app.command(epilog="""Example:
 
   sealer report -o report.html secrets/     # open report.html in a browser
+
+  sealer report -o report.html --exposure   # with your key: what removed recipients know
 """)
 def report(
     paths: Annotated[list[Path] | None, typer.Argument(
@@ -90,13 +92,23 @@ def report(
     output: Annotated[Path, typer.Option(
         "--output", "-o", metavar="FILE", help="Where to write the HTML page.")] = Path(
         "report.html"),
+    with_exposure: Annotated[bool, typer.Option(
+        "--exposure", help="Add the exposure list (`sealer exposure`): needs a key that "
+                           "opens the history.")] = False,
+    identity: IdentityOption = None,
 ) -> int:
-    """One self-contained HTML page, without any key: the access matrix (principals by
-    environment and file, with totals) and the rotation calendar (last rotated, next due,
-    overdue in red). No script, nothing loaded from the network."""
+    """One self-contained HTML page: the access matrix (principals by environment and file,
+    with totals), the rotation calendar (last rotated, next due, overdue in red) and, with
+    --exposure and your key, what former recipients could know. No script, nothing loaded
+    from the network; without --exposure no key is used."""
     from ..accesshtml import write_report
 
-    count = write_report(list(paths or []), output)
+    found = None
+    if with_exposure:
+        from ..exposure import exposure as find_exposure
+
+        found = find_exposure(list(paths or []), identities(identity))
+    count = write_report(list(paths or []), output, exposure=found)
     note(f"wrote {output}: {count} sealed file{'s' if count != 1 else ''}")
     return 0
 
