@@ -9,7 +9,7 @@ import hmac
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from . import agefile, limits
+from . import agefile, kms, limits
 from .document import (
     RESERVED_KEY,
     ClearRule,
@@ -29,7 +29,7 @@ from .envelope import (
     encode_plaintext,
     is_token,
 )
-from .errors import IntegrityError, NoIdentityError, UsageError
+from .errors import IntegrityError, NoIdentityError, SealerError, UsageError
 from .keys import Identity, Recipient, check_recipient_mix
 from .paths import Path, get, parse_path
 
@@ -44,6 +44,14 @@ MAX_STANZAS = limits.MAX_STANZAS
 def wrap_key(data_key: bytes, recipient: Recipient) -> str:
     """The data key as an armored age file for one recipient."""
     return agefile.encrypt(data_key, [recipient.native], armored=True).decode("ascii")
+
+
+def _wrap(wrap: Wrapper, data_key: bytes, recipient: Recipient, header: Header,
+          source: str) -> str:
+    """`wrap` for age and SSH recipients; KMS Encrypt bound to the file for a KMS key."""
+    if isinstance(recipient.native, kms.KmsKey):
+        return kms.wrap(data_key, recipient.native, header.id, source)
+    return wrap(data_key, recipient)
 
 
 class Opened:
@@ -152,15 +160,49 @@ def tampered(source: str) -> IntegrityError:
 
 
 def _unwrap(document: SealedDocument, identities: Sequence[Identity]) -> tuple[Keys, Identity]:
-    by_label = {i.recipient: i for i in identities}
-    pairs = [(w, by_label[w.recipient]) for w in document.recipients if w.recipient in by_label]
+    """Local identities first; KMS (a network call) only when none of them opens the file."""
+    local = [i for i in identities if i.kind != kms.KIND]
+    entries = [w for w in document.recipients if not kms.is_arn(w.recipient)]
+    by_label = {i.recipient: i for i in local}
+    pairs = [(w, by_label[w.recipient]) for w in entries if w.recipient in by_label]
     if not pairs:  # labels are not yet authenticated: try every identity on every entry
-        pairs = [(w, i) for w in document.recipients for i in identities]
+        pairs = [(w, i) for w in entries for i in local]
     for wrapped, identity in pairs:
         data_key = _try_unwrap(wrapped, identity, document.source)
         if data_key is not None:
             return Keys(data_key, document.header.id_bytes), identity
+    remote = [w for w in document.recipients if kms.is_arn(w.recipient)]
+    if remote:
+        return _kms_unwrap(document, remote)
     raise _no_identity(document, identities)
+
+
+def _kms_unwrap(document: SealedDocument, remote: list[WrappedKey]) -> tuple[Keys, Identity]:
+    """Try each KMS entry (this host's region first); the first failure's error if all fail.
+
+    `document.from_tree` has checked every ARN and blob, and their number, before this."""
+    recorded = {w.recipient: w.key for w in remote}
+    failures: list[SealerError] = []
+    keys = [kms.parse_arn(w.recipient) for w in remote]
+    usable = [k for k in keys if kms.allowed(k)]  # the host's say-so ($SEALER_KMS_KEYS)
+    if not usable:
+        raise kms.not_allowed(keys, document.source)
+    for key in kms.preferred_first(usable):
+        try:
+            data_key = kms.unwrap(key, recorded[key.arn], document.header.id, document.source)
+        except (NoIdentityError, IntegrityError, UsageError) as exc:
+            if isinstance(exc, UsageError):  # the extra is missing: no other KMS key works
+                raise
+            failures.append(exc)
+            continue
+        if len(data_key) != DATA_KEY_BYTES:
+            raise tampered(document.source)
+        return (Keys(data_key, document.header.id_bytes),
+                Identity(key.arn, kms.KIND, None, "AWS KMS"))
+    first = failures[0]
+    if len(failures) > 1:
+        first.message += f" (and {len(failures) - 1} more KMS keys failed)"
+    raise first
 
 
 def _try_unwrap(wrapped: WrappedKey, identity: Identity, source: str) -> bytes | None:
@@ -276,6 +318,11 @@ def check_limits(plaintext: dict[str, Any], metadata: dict[str, Any],
         raise UsageError(f"{count} recipients, more than the {limits.MAX_RECIPIENTS} a reader "
                          "accepts; nothing was sealed", file=source,
                          hint="give a team one shared key instead of a key per person")
+    remote = len({r.text for r in recipients or () if r.kind == kms.KIND})
+    if remote > limits.MAX_KMS_RECIPIENTS:
+        raise UsageError(f"{remote} AWS KMS recipients, more than the "
+                         f"{limits.MAX_KMS_RECIPIENTS} a reader accepts; nothing was sealed",
+                         file=source, hint="one KMS key per region is enough")
 
 
 def _same(old: SealedDocument, data: Any, metadata: Any, wrapped: list[WrappedKey]) -> bool:
@@ -292,7 +339,7 @@ def _plan(previous: Opened | None, recipients: Sequence[Recipient] | None, rekey
                              hint="pass -r age1… or -R FILE with the public keys of the readers")
         file_id = seam.random(16)
         header = Header(FORMAT_VERSION, file_id.hex(), 1, now, now)
-        return _fresh(header, recipients, seam, wrap)
+        return _fresh(header, recipients, seam, wrap, source)
     old = previous.document
     header = Header(FORMAT_VERSION, old.header.id, old.header.serial + 1, old.header.created, now)
     if recipients is None:
@@ -303,17 +350,20 @@ def _plan(previous: Opened | None, recipients: Sequence[Recipient] | None, rekey
     kept = {w.recipient: w for w in old.recipients}
     wanted = {r.text: r for r in recipients}
     if rekey or set(kept) - set(wanted):
-        return _fresh(header, list(wanted.values()), seam, wrap)
-    wrapped = [kept[t] if t in kept else WrappedKey(t, wrap(previous.keys.data_key, r))
+        return _fresh(header, list(wanted.values()), seam, wrap, source)
+    wrapped = [kept[t] if t in kept
+               else WrappedKey(t, _wrap(wrap, previous.keys.data_key, r, header, source))
                for t, r in sorted(wanted.items())]
     return _Plan(previous.keys, header, wrapped, previous.sealed_plaintexts(),
                  previous.version_plaintexts())
 
 
-def _fresh(header: Header, recipients: Sequence[Recipient], seam: Seam, wrap: Wrapper) -> _Plan:
+def _fresh(header: Header, recipients: Sequence[Recipient], seam: Seam, wrap: Wrapper,
+           source: str) -> _Plan:
     data_key = seam.random(DATA_KEY_BYTES)
     unique = {r.text: r for r in recipients}
-    wrapped = [WrappedKey(text, wrap(data_key, r)) for text, r in sorted(unique.items())]
+    wrapped = [WrappedKey(text, _wrap(wrap, data_key, r, header, source))
+               for text, r in sorted(unique.items())]
     return _Plan(Keys(data_key, header.id_bytes), header, wrapped, {}, {})
 
 

@@ -320,10 +320,26 @@ def _recipients(raw: Any, source: str) -> list[WrappedKey]:
                 or len(entry["recipient"]) > MAX_RECIPIENT_CHARS):
             raise _bad(source, "a recipient entry is larger than any wrapped data key")
         out.append(WrappedKey(entry["recipient"], entry["key"]))
+    _check_kms(out, source)
     names = [w.recipient for w in out]
     if names != sorted(set(names)):
         raise _bad(source, "recipients must be sorted and unique")
     return out
+
+
+def _check_kms(entries: list[WrappedKey], source: str) -> None:
+    """AWS KMS entries (FORMAT.md §1.4.1), refused before any network call when malformed."""
+    from . import kms
+
+    remote = [w for w in entries if kms.is_arn(w.recipient)]
+    if len(remote) > limits.MAX_KMS_RECIPIENTS:
+        raise _bad(source, f"more than {limits.MAX_KMS_RECIPIENTS} AWS KMS recipients")
+    for wrapped in remote:
+        if not kms.ARN.match(wrapped.recipient):
+            raise _bad(source, f"recipient {wrapped.recipient[:80]!r} is not an AWS KMS key ARN")
+        if kms.decode_blob(wrapped.key) is None:
+            raise _bad(source, f"the key of {wrapped.recipient} must be the base64 of a KMS "
+                               "CiphertextBlob")
 
 
 def _signatures(raw: Any, source: str) -> list[Signature]:

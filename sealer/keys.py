@@ -21,6 +21,8 @@ import pyrage
 from . import agefile
 from .errors import IdentityError, SealerError, UsageError
 from .fsio import read_bytes
+from .kms import KIND as KMS_KIND
+from .kms import is_arn, parse_arn
 
 __all__ = [
     "POST_QUANTUM_KINDS",
@@ -49,8 +51,8 @@ class Recipient(NamedTuple):
     """A public key to encrypt to. `text` is canonical: lowercase `age1…`, or SSH, no comment."""
 
     text: str
-    kind: str  # "x25519" | "mlkem768x25519" | "ssh-ed25519" | "ssh-rsa"
-    native: object  # the pyrage recipient, or a sealer.age.hybrid.HybridRecipient
+    kind: str  # "x25519" | "mlkem768x25519" | "ssh-ed25519" | "ssh-rsa" | "aws-kms"
+    native: object  # the pyrage recipient, a sealer.age.hybrid.HybridRecipient or a kms.KmsKey
 
     def __repr__(self) -> str:
         return f"Recipient({self.text!r}, {self.kind!r})"
@@ -98,7 +100,8 @@ def _looks_private(text: str) -> bool:
 
 
 def parse_recipient(text: str, *, source: str | None = None) -> Recipient:
-    """Parse `age1…`, `age1pq1…`, `ssh-ed25519 AAAA… [comment]` or `ssh-rsa AAAA… [comment]`."""
+    """Parse `age1…`, `age1pq1…`, `ssh-ed25519 AAAA… [comment]`, `ssh-rsa AAAA… [comment]` or an
+    AWS KMS key or alias ARN (`arn:aws:kms:…`, sealer.kms)."""
     stripped = text.strip()
     if _looks_private(stripped):
         raise IdentityError("this looks like a private key, not a recipient; keep it secret",
@@ -107,8 +110,11 @@ def parse_recipient(text: str, *, source: str | None = None) -> Recipient:
         return _age_recipient(stripped, source)
     if stripped.startswith("ssh-") or _SSH_BLOB.match(stripped):
         return _ssh_recipient(stripped, source)
+    if is_arn(stripped):
+        return Recipient(stripped, KMS_KIND, parse_arn(stripped, source))
     what = f"not a recipient: {_preview(stripped)}" if stripped else "empty recipient"
-    raise IdentityError(what, file=source, hint="use an age1… key or an SSH public key line")
+    raise IdentityError(what, file=source, hint="use an age1… key, an SSH public key line or an "
+                                               "AWS KMS key ARN (arn:aws:kms:…)")
 
 
 def _age_recipient(text: str, source: str | None) -> Recipient:
@@ -367,7 +373,8 @@ def check_recipient_mix(recipients: Sequence[Recipient] | None, *, source: str |
     recipient: a classical wrap would let a future quantum computer recover that key from the
     file (or its git history) and read every value, so the rule applies to the whole file.
     """
-    kinds = [r.kind in POST_QUANTUM_KINDS for r in recipients or ()]
+    # a KMS key wraps with AES-256 inside KMS: neither classical nor post-quantum public-key
+    kinds = [r.kind in POST_QUANTUM_KINDS for r in recipients or () if r.kind != KMS_KIND]
     if all(kinds) or not any(kinds):
         return
     classical = len(kinds) - sum(kinds)

@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("_version", "errors", "environ", "times", "fsio", "paths", "yamlio",
               "printable", "regex", "limits")),
     ("crypto", ("envelope", "age", "age.*", "agefile")),
-    ("keys", ("keys", "sshkeys", "discovery")),
+    ("keys", ("keys", "kms", "sshkeys", "discovery")),
     ("format", ("document", "core", "signing", "sops", "sops.*")),
     ("project", ("config", "schemas", "sealedfiles", "git", "audit", "policy", "freshness",
                  "plaintext")),
