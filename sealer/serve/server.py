@@ -139,7 +139,11 @@ class _Handler(BaseHTTPRequestHandler):
         except ApiError as error:
             self._error(error, close=True)
             return
-        try:
+        except _Gone:
+            self.close_connection = True
+            return
+
+        def request() -> tuple[str, dict[str, Any]]:
             self._guard(headers)
             if urlsplit(self.path).path != "/":
                 raise ApiError("UnknownOperationException", "POST / is the only API route",
@@ -165,16 +169,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError("SerializationException", "the body is not JSON") from None
             if not isinstance(params, dict):
                 raise ApiError("SerializationException", "the body must be a JSON object")
-            result = self.server.app.service.call(target[len(TARGET_PREFIX):], params)
-        except ApiError as error:
-            self._error(error)
-            return
-        except Exception as exc:
-            self.server.app.internal_error(exc)
-            self._error(ApiError("InternalServiceError", "sealer serve failed on this "
-                                 "request; its log says why", 500))
-            return
-        self._json(200, result)
+            return target[len(TARGET_PREFIX):], params
+
+        self._answer(request)
 
     def do_GET(self) -> None:
         headers = self._headers()
@@ -182,7 +179,8 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path == "/ping":
             self._send(200, b"healthy", "text/plain")
             return
-        try:
+
+        def request() -> tuple[str, dict[str, Any]]:
             self._guard(headers)
             query = parse_qs(parts.query, keep_blank_values=True)
 
@@ -211,11 +209,20 @@ class _Handler(BaseHTTPRequestHandler):
                 value = one(name)
                 if value is not None:
                     params[aws] = value
-            result = self.server.app.service.call("GetSecretValue", params)
+            return "GetSecretValue", params
+
+        self._answer(request)
+
+    def _answer(self, request: Callable[[], tuple[str, dict[str, Any]]]) -> None:
+        """Run the operation `request` names and send its result, or an AWS-shaped error; an
+        unexpected failure is logged by its type only and answered 500 (nothing leaks)."""
+        try:
+            operation, params = request()
+            result = self.server.app.service.call(operation, params)
         except ApiError as error:
             self._error(error)
             return
-        except Exception as exc:
+        except Exception as exc:  # the server keeps serving
             self.server.app.internal_error(exc)
             self._error(ApiError("InternalServiceError", "sealer serve failed on this "
                                  "request; its log says why", 500))
