@@ -1,0 +1,259 @@
+"""A reader for the plain subset of YAML that sealer itself writes, without PyYAML.
+
+Sealed files (and most hand-written sealer.yaml files) are block mappings and sequences of
+plain and single-quoted scalars, `|` literal blocks and `{}`/`[]`. Parsing them here saves
+importing PyYAML and its C parser on every read (a large part of a `get`'s start-up, issue 17).
+
+The rule is: anything this reader is not sure of makes it give up (`None`), and the strict
+loader (sealer.yamlio) reads the text instead, with all its refusals and error messages. What
+it does return must be exactly what the strict loader returns: tests/test_yamlfast.py holds
+the two to each other over generated documents, mutated documents and the project's vectors.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["load"]
+
+# Characters that cannot start a plain scalar (or key) in block context, or that this reader
+# leaves to the strict loader.
+_BAD_START = frozenset("-?:,[]{}#&*!|>'\"%@` ")
+# Text the strict reader treats specially anywhere: tabs, other line breaks, a BOM, and
+# anything YAML does not allow in a stream.
+_ODD = re.compile("[^\n\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+_FLOW_ITEM = re.compile(r"[^\s,\[\]{}#'\"!&*|>%@`?:-][^,\[\]{}#'\"]*\Z")
+_MAX_KEY = 1000  # PyYAML refuses implicit keys over 1024 characters
+
+
+class _GiveUp(Exception):
+    pass
+
+
+def load(text: str, *, max_depth: int, max_nodes: int) -> Any:
+    """The document, or None when the strict loader must read it (which also covers an empty
+    document: the strict loader's answer for it is None as well)."""
+    if not text.endswith("\n") or _ODD.search(text) or text.startswith(("---", "%")):
+        return None
+    reader = _Reader(text.split("\n")[:-1], max_depth, max_nodes)
+    try:
+        return reader.document()
+    except (_GiveUp, RecursionError, IndexError, ValueError):
+        return None
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _blank(line: str) -> bool:
+    stripped = line.strip(" ")
+    return not stripped or stripped.startswith("#")
+
+
+class _Reader:
+    def __init__(self, lines: list[str], max_depth: int, max_nodes: int) -> None:
+        self.lines, self.i = lines, 0
+        self.max_depth, self.max_nodes, self.nodes = max_depth, max_nodes, 0
+
+    def count(self, depth: int) -> None:
+        self.nodes += 1
+        if self.nodes > self.max_nodes or depth > self.max_depth:
+            raise _GiveUp
+
+    def skip(self) -> None:
+        while self.i < len(self.lines) and _blank(self.lines[self.i]):
+            self.i += 1
+
+    def peek(self) -> tuple[int, str] | None:
+        """(indent, content) of the next content line."""
+        self.skip()
+        if self.i >= len(self.lines):
+            return None
+        line = self.lines[self.i]
+        return _indent(line), line.lstrip(" ")
+
+    def document(self) -> Any:
+        first = self.peek()
+        if first is None or first[0] != 0:
+            raise _GiveUp
+        value = self.block(0, 1)
+        if self.peek() is not None:
+            raise _GiveUp
+        return value
+
+    def block(self, indent: int, depth: int) -> Any:
+        found = self.peek()
+        assert found is not None
+        if _is_item(found[1]):
+            return self.sequence(indent, depth)
+        return self.mapping(indent, depth, None)
+
+    # -- collections ------------------------------------------------------------------------
+
+    def mapping(self, indent: int, depth: int, first: str | None) -> dict[str, Any]:
+        """Entries at `indent`; `first`: the first entry's text when it follows `- `."""
+        self.count(depth)
+        out: dict[str, Any] = {}
+        while True:
+            if first is not None:  # its line is consumed already (by `sequence`)
+                text, first = first, None
+            else:
+                found = self.peek()
+                if found is None or found[0] != indent or _is_item(found[1]):
+                    if found is not None and found[0] > indent:
+                        raise _GiveUp
+                    return out
+                text = found[1]
+                self.i += 1
+            key, rest = _entry(text)
+            if key in out:
+                raise _GiveUp  # the strict loader names the duplicate
+            self.count(depth + 1)
+            out[key] = self.value(rest, indent, depth + 1, in_mapping=True)
+
+    def sequence(self, indent: int, depth: int) -> list[Any]:
+        self.count(depth)
+        out: list[Any] = []
+        while True:
+            found = self.peek()
+            if found is None or found[0] != indent or not _is_item(found[1]):
+                if found is not None and found[0] > indent:
+                    raise _GiveUp
+                return out
+            self.i += 1
+            rest = found[1][2:].lstrip(" ") if len(found[1]) > 1 else ""
+            if rest.startswith(("- ", "-\n")) or rest == "-":
+                raise _GiveUp  # a sequence in a sequence: rare in what sealer writes
+            if rest and _is_entry(rest):
+                column = indent + len(found[1]) - len(rest)
+                out.append(self.mapping(column, depth + 1, rest))
+            else:
+                out.append(self.value(rest, indent, depth + 1, in_mapping=False))
+
+    # -- values -----------------------------------------------------------------------------
+
+    def value(self, rest: str, indent: int, depth: int, *, in_mapping: bool) -> Any:
+        if not rest:
+            found = self.peek()
+            if found is not None and found[0] > indent:
+                return self.block(found[0], depth)
+            if in_mapping and found is not None and found[0] == indent and _is_item(found[1]):
+                return self.sequence(indent, depth)  # `key:` then `- item` at its indent
+            self.count(depth)
+            return None
+        self.count(depth)
+        if rest[0] == "|":
+            return self.literal(rest, indent)
+        value = _scalar(rest)
+        found = self.peek()
+        if found is not None and found[0] > indent:
+            raise _GiveUp  # a continuation line: the strict loader decides
+        return value
+
+    def literal(self, header: str, indent: int) -> str:
+        if header not in ("|", "|-", "|+"):
+            raise _GiveUp
+        lines, start = self.lines, self.i
+        if start >= len(lines) or not lines[start].strip(" "):
+            raise _GiveUp  # leading blank lines: left to the strict loader
+        width = _indent(lines[start])
+        if width <= indent:
+            raise _GiveUp
+        body: list[str] = []
+        i = start
+        while i < len(lines):
+            line = lines[i]
+            if line.strip(" "):
+                if _indent(line) < width:
+                    if _indent(line) > indent:
+                        raise _GiveUp
+                    break
+                body.append(line[width:])
+            else:
+                body.append(line[width:] if len(line) > width else "")
+            i += 1
+        while body and not body[-1] and header != "|+":  # trailing blank lines end the block
+            body.pop()
+            i -= 1
+        if header == "|+":
+            raise _GiveUp  # keep-chomping's trailing lines: left to the strict loader
+        self.i = i
+        text = "\n".join(body)
+        return text if header == "|-" else text + "\n"
+
+
+def _is_item(text: str) -> bool:
+    return text == "-" or text.startswith("- ")
+
+
+def _is_entry(text: str) -> bool:
+    try:
+        _entry(text)
+    except _GiveUp:
+        return False
+    return True
+
+
+def _entry(text: str) -> tuple[str, str]:
+    """(key, rest of the line) of `key: rest`."""
+    if text.startswith("'"):
+        key, after = _single(text)
+        if not (after == ":" or after.startswith(": ")):
+            raise _GiveUp
+        rest = after[1:]
+    else:
+        if text[0] in _BAD_START:
+            raise _GiveUp
+        cut = text.find(": ")
+        if cut < 0:
+            if not text.endswith(":"):
+                raise _GiveUp
+            cut = len(text) - 1
+        key, rest = text[:cut], text[cut + 1:]
+        if not key or key != key.rstrip(" ") or " #" in key or key == "<<":
+            raise _GiveUp
+    if len(key) > _MAX_KEY:
+        raise _GiveUp
+    return key, rest.lstrip(" ")
+
+
+def _single(text: str) -> tuple[str, str]:
+    """A single-quoted scalar at the start of `text`, and what follows it."""
+    i, out = 1, []
+    while True:
+        j = text.find("'", i)
+        if j < 0:
+            raise _GiveUp  # it goes on to the next line
+        out.append(text[i:j])
+        if text.startswith("''", j):
+            out.append("'")
+            i = j + 2
+            continue
+        return "".join(out), text[j + 1:]
+
+
+def _scalar(rest: str) -> Any:
+    from .yamlio import resolve_plain
+
+    if rest in ("{}", "[]"):
+        return {} if rest == "{}" else []
+    if rest[0] == "'":
+        value, after = _single(rest)
+        if after.strip(" "):
+            raise _GiveUp
+        return value
+    if rest[0] == '"':
+        end = rest.find('"', 1)
+        if end < 0 or "\\" in rest[:end] or rest[end + 1:].strip(" "):
+            raise _GiveUp
+        return rest[1:end]
+    if rest[0] == "[" and rest.endswith("]"):
+        items = [p.strip(" ") for p in rest[1:-1].split(",")]
+        if not all(_FLOW_ITEM.match(p) and ": " not in p and p == p.strip() for p in items):
+            raise _GiveUp
+        return [resolve_plain(p) for p in items]
+    if rest[0] in _BAD_START or " #" in rest or ": " in rest or rest.endswith(":"):
+        raise _GiveUp
+    return resolve_plain(rest.rstrip(" "))
