@@ -194,7 +194,7 @@ def _held(snapshot: Any) -> dict[str, Any]:
 def _reload(service: Any, batcher: Any, log: Callable[[str], None]) -> bool:
     try:
         fresh = service.reload()
-    except SealerError as exc:
+    except (SealerError, OSError) as exc:
         log(f"sealer serve: error: {printable(str(exc))}; still serving the previous set")
         return False
     batcher.forget()

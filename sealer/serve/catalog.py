@@ -330,7 +330,10 @@ def load_snapshot(root: Path, identities: Identities, previous: Snapshot | None 
     were). Raises the first file's error: the caller keeps its previous snapshot."""
     files: dict[str, LoadedFile] = {}
     for name, file in scan(root):
-        stat = file_stat(file)
+        try:
+            stat = file_stat(file)
+        except OSError as exc:  # removed or replaced while the tree was being read
+            raise SealerError(f"cannot read: {exc.strerror}", file=str(file)) from None
         old = previous.files.get(name) if previous is not None else None
         if old is not None and old.stat == stat and old.path == file:
             files[name] = old
