@@ -87,7 +87,8 @@ def open_sealed(path: Path, identities: Identities = None, *, action: str,
     try:
         if resign_with is None or resign_with.signing_key is None:
             enforce_signatures(document, path)  # first: a forged file costs no unwrap attempts
-        opened = open_document(document, resolve_identities(identities))
+        opened = open_document(document, resolve_identities(identities),
+                               names=_principal_names(path))
         if action not in _HISTORY_READS and os.environ.get("SEALER_TRUSTED_SIGNERS"):
             from .freshness import check_and_record
 
@@ -99,6 +100,21 @@ def open_sealed(path: Path, identities: Identities = None, *, action: str,
     record(action, path, keys=keys, settings=settings, outcome="ok",
            recipient=opened.identity.recipient if opened.identity else None)
     return opened
+
+
+def _principal_names(path: Path) -> Callable[[str], str | None]:
+    """A recipient's principal name in the sealer.yaml of `path`, looked up only when asked
+    (to name the missing key groups when too few open)."""
+    def name(recipient: str) -> str | None:
+        from .config import project_for
+
+        try:
+            project = project_for(path)
+            return project.principal_for(recipient) if project is not None else None
+        except SealerError:
+            return None
+
+    return name
 
 
 class SignerRule(NamedTuple):
@@ -194,6 +210,19 @@ class WriteGate:
             raise PolicyError(f"{first.message}{more}; nothing was written", file=str(self.path),
                               hint=first.hint)
 
+    def check_groups(self, threshold: int | None, groups: Sequence[Sequence[str]]) -> None:
+        """Refuse a file without the key groups its environment requires (PolicyError)."""
+        if self.project is None or self.environment is None \
+                or self.environment.threshold is None:
+            return
+        from .policy import group_violations
+
+        problems = group_violations(self.project, self.environment, threshold, groups,
+                                    str(self.path))
+        if problems:
+            raise PolicyError(f"{problems[0].message}; nothing was written", file=str(self.path),
+                              hint=problems[0].hint)
+
     def commit(self, old: SealedDocument | None, new: SealedDocument, *,
                target: Path | None = None) -> Written:
         """Sign (where a key is set) and atomically replace the file; a no-op when `new` is
@@ -202,6 +231,9 @@ class WriteGate:
         if old is not None and new is old:
             return Written(target, old, changed=False)
         self.check_recipients([w.recipient for w in new.recipients])
+        from .policy import document_groups
+
+        self.check_groups(new.header.threshold, document_groups(new))
         if self.signing_key is not None:
             from .signing import sign_document
 
@@ -211,12 +243,15 @@ class WriteGate:
 
 
 def authorize_write(path: Path, recipients: Sequence[str] | None = None, *,
-                    keeps_data_key: bool = True) -> WriteGate:
+                    keeps_data_key: bool = True, groups: Sequence[Sequence[str]] | None = None,
+                    threshold: int | None = None) -> WriteGate:
     """The write gate: whether a write of `path` can be completed, decided now.
 
     `recipients`: the recipients the file will have, when known (else those it has now, when it
     exists). `keeps_data_key`: the write encrypts under the file's current data key (all but
     rekey and recipients remove), which must then be the committed one, or vouched for.
+    `groups` and `threshold`: the key groups the file will have (docs/KEY-GROUPS.md), when the
+    write gives them.
     Raises PolicyError (or ConfigError for a broken sealer.yaml) before anything is changed.
     """
     from .config import project_for
@@ -229,11 +264,27 @@ def authorize_write(path: Path, recipients: Sequence[str] | None = None, *,
         _refuse_unsigned_over_signed(current, path)
     if recipients is None and current is not None:
         recipients = [w.recipient for w in current.recipients]
+    _check_planned_groups(gate, current, recipients, groups, threshold)
     if recipients is not None:
         gate.check_recipients(recipients)
     if keeps_data_key and path.is_file():
         _check_continuity(path)
     return gate
+
+
+def _check_planned_groups(gate: WriteGate, current: SealedDocument | None,
+                          recipients: Sequence[str] | None,
+                          groups: Sequence[Sequence[str]] | None, threshold: int | None) -> None:
+    """The key groups the write will leave: those given, none when only recipients are given
+    for a file without groups, else the current file's."""
+    from .policy import document_groups
+
+    if groups is not None:
+        gate.check_groups(threshold, groups)
+    elif recipients is not None and (current is None or current.header.threshold is None):
+        gate.check_groups(None, [])
+    elif current is not None:
+        gate.check_groups(current.header.threshold, document_groups(current))
 
 
 def _check_continuity(path: Path) -> None:

@@ -33,9 +33,10 @@ from .errors import IntegrityError, NoIdentityError, SealerError, UsageError
 from .keys import Identity, Recipient, check_recipient_mix
 from .paths import Path, get, parse_path
 
-__all__ = ["Opened", "check_limits", "open_document", "seal", "wrap_key"]
+__all__ = ["Opened", "Plan", "check_limits", "open_document", "seal", "tampered", "wrap_key"]
 
 Wrapper = Callable[[bytes, Recipient], str]
+Namer = Callable[[str], "str | None"]  # a recipient's principal name in sealer.yaml, if any
 # A wrapped data key is an age file for one recipient: one stanza, and a grease stanza that
 # some age implementations add. More is a hostile file making every reader try each one.
 MAX_STANZAS = limits.MAX_STANZAS
@@ -47,10 +48,10 @@ def wrap_key(data_key: bytes, recipient: Recipient) -> str:
 
 
 def _wrap(wrap: Wrapper, data_key: bytes, recipient: Recipient, header: Header,
-          source: str) -> str:
+          source: str, group: int | None = None) -> str:
     """`wrap` for age and SSH recipients; KMS Encrypt bound to the file for a KMS key."""
     if isinstance(recipient.native, kms.KmsKey):
-        return kms.wrap(data_key, recipient.native, header.id, source)
+        return kms.wrap(data_key, recipient.native, header.id, source, group)
     return wrap(data_key, recipient)
 
 
@@ -139,9 +140,17 @@ def _copy(node: Any) -> Any:
     return node
 
 
-def open_document(document: SealedDocument, identities: Sequence[Identity]) -> Opened:
-    """Unwrap the data key with one of `identities` and verify the MAC (FORMAT.md §6)."""
-    keys, identity = _unwrap(document, identities)
+def open_document(document: SealedDocument, identities: Sequence[Identity], *,
+                  names: Namer | None = None) -> Opened:
+    """Unwrap the data key with one of `identities` (in a file with key groups: the shares of
+    enough groups, FORMAT.md §1.6) and verify the MAC (FORMAT.md §6). `names` names the
+    recipients of missing groups in the error when too few groups open."""
+    if document.header.threshold is not None:
+        from .groups import unwrap_groups
+
+        keys, identity = unwrap_groups(document, identities, names)
+    else:
+        keys, identity = _unwrap(document, identities)
     try:
         keys.verify_mac(document.authenticated_tree(), document.mac)
     except IntegrityError:
@@ -247,7 +256,7 @@ def _short(recipient: str) -> str:
     return prefix + (text[:16] + "…" if len(text) > 20 else text)
 
 
-class _Plan(NamedTuple):
+class Plan(NamedTuple):
     keys: Keys
     header: Header
     wrapped: list[WrappedKey]
@@ -266,6 +275,8 @@ def seal(
     wrap: Wrapper = wrap_key,
     source: str = "<input>",
     versions: dict[str, list[dict[str, Any]]] | None = None,
+    groups: Sequence[Sequence[Recipient]] | None = None,
+    threshold: int | None = None,
 ) -> SealedDocument:
     """Seal `plaintext`, as a new file or as the next version of `previous`.
 
@@ -273,8 +284,14 @@ def seal(
     generates a new data key. When nothing changes, `previous.document` itself is returned.
     `versions` are earlier/pending versions in plaintext (as `Opened.versions()` returns them);
     None carries `previous`'s through, re-encrypted only when the data key changes.
+    `groups` and `threshold`: key groups (FORMAT.md §1.6) instead of `recipients`; a file with
+    groups keeps them (and its data key) while neither is given.
     """
     seam = seam or SystemSeam()
+    if groups is not None:
+        from .groups import check_groups
+
+        recipients = check_groups(groups, threshold, source)
     if metadata is None:
         metadata = previous.document.metadata if previous is not None else {}
     check_limits(plaintext, metadata, versions, recipients, source)
@@ -283,7 +300,14 @@ def seal(
         raise UsageError(f"a top-level key named {RESERVED_KEY!r} is reserved for metadata; "
                          "nothing was sealed", file=source,
                          hint=f"rename the key, or nest it (e.g. app.{RESERVED_KEY})")
-    plan = _plan(previous, recipients, rekey, seam, wrap, source)
+    if groups is not None or (previous is not None
+                              and previous.document.header.threshold is not None):
+        from .groups import plan_groups
+
+        plan = plan_groups(previous, recipients if groups is None else None, groups, threshold,
+                           rekey, seam, wrap, source)
+    else:
+        plan = _plan(previous, recipients, rekey, seam, wrap, source)
     plan = plan._replace(header=plan.header._replace(commitment=plan.keys.commitment()))
     data = _encrypt_tree(plaintext, (), plan, ClearRule.from_metadata(metadata, source), seam)
     if versions is None:
@@ -330,7 +354,7 @@ def _same(old: SealedDocument, data: Any, metadata: Any, wrapped: list[WrappedKe
 
 
 def _plan(previous: Opened | None, recipients: Sequence[Recipient] | None, rekey: bool,
-          seam: Seam, wrap: Wrapper, source: str) -> _Plan:
+          seam: Seam, wrap: Wrapper, source: str) -> Plan:
     check_recipient_mix(recipients, source=source)
     now = seam.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     if previous is None:
@@ -343,7 +367,7 @@ def _plan(previous: Opened | None, recipients: Sequence[Recipient] | None, rekey
     old = previous.document
     header = Header(FORMAT_VERSION, old.header.id, old.header.serial + 1, old.header.created, now)
     if recipients is None:
-        return _Plan(previous.keys, header, list(old.recipients), previous.sealed_plaintexts(),
+        return Plan(previous.keys, header, list(old.recipients), previous.sealed_plaintexts(),
                      previous.version_plaintexts())
     if not recipients:
         raise UsageError("a sealed file needs at least one recipient", file=source)
@@ -354,20 +378,20 @@ def _plan(previous: Opened | None, recipients: Sequence[Recipient] | None, rekey
     wrapped = [kept[t] if t in kept
                else WrappedKey(t, _wrap(wrap, previous.keys.data_key, r, header, source))
                for t, r in sorted(wanted.items())]
-    return _Plan(previous.keys, header, wrapped, previous.sealed_plaintexts(),
+    return Plan(previous.keys, header, wrapped, previous.sealed_plaintexts(),
                  previous.version_plaintexts())
 
 
 def _fresh(header: Header, recipients: Sequence[Recipient], seam: Seam, wrap: Wrapper,
-           source: str) -> _Plan:
+           source: str) -> Plan:
     data_key = seam.random(DATA_KEY_BYTES)
     unique = {r.text: r for r in recipients}
     wrapped = [WrappedKey(text, _wrap(wrap, data_key, r, header, source))
                for text, r in sorted(unique.items())]
-    return _Plan(Keys(data_key, header.id_bytes), header, wrapped, {}, {})
+    return Plan(Keys(data_key, header.id_bytes), header, wrapped, {}, {})
 
 
-def _encrypt_tree(node: Any, path: Path, plan: _Plan, rule: ClearRule, seam: Seam) -> Any:
+def _encrypt_tree(node: Any, path: Path, plan: Plan, rule: ClearRule, seam: Seam) -> Any:
     if isinstance(node, dict):
         return {k: _encrypt_tree(v, (*path, k), plan, rule, seam) for k, v in node.items()}
     if isinstance(node, list):
@@ -394,7 +418,7 @@ def _present(versions: dict[str, list[dict[str, Any]]],
     return out
 
 
-def _encrypt_versions(versions: dict[str, list[dict[str, Any]]], plan: _Plan,
+def _encrypt_versions(versions: dict[str, list[dict[str, Any]]], plan: Plan,
                       seam: Seam) -> dict[str, list[dict[str, Any]]]:
     """Plaintext versions -> version tokens (FORMAT.md §10), reusing unchanged tokens."""
     out: dict[str, list[dict[str, Any]]] = {}
@@ -407,7 +431,7 @@ def _encrypt_versions(versions: dict[str, list[dict[str, Any]]], plan: _Plan,
     return out
 
 
-def _encrypt_version(node: Any, base: Path, path: Path, vid: int | str, plan: _Plan,
+def _encrypt_version(node: Any, base: Path, path: Path, vid: int | str, plan: Plan,
                      seam: Seam) -> Any:
     if isinstance(node, dict):
         return {k: _encrypt_version(v, base, (*path, k), vid, plan, seam)

@@ -25,6 +25,7 @@ __all__ = [
     "WrappedKey",
     "check_metadata",
     "from_tree",
+    "group_count",
     "looks_sealed",
     "parse_sealed",
     "read_sealed",
@@ -46,6 +47,9 @@ STAGE_LABEL = re.compile(r"[A-Za-z0-9_.@+=,:/-]{1,256}\Z")
 MAX_LABELS = limits.MAX_LABELS
 OPTIONAL_LAST = "signatures"  # FORMAT.md §11: optional, after `mac`, not under the MAC
 HEADER_FIELDS = ("format", "id", "serial", "created", "modified")
+GROUPS_FORMAT = 2  # FORMAT.md §1.6: a file with key groups; every other file is format 1
+GROUPS_HEADER = (*HEADER_FIELDS, "commitment", "threshold")
+MAX_GROUPS = limits.MAX_GROUPS
 _FILE_ID = re.compile(r"[0-9a-f]{32}\Z")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\Z")
 _MAX_REGEX = limits.MAX_CLEAR_REGEX
@@ -58,6 +62,7 @@ class Header(NamedTuple):
     created: str
     modified: str
     commitment: str | None = None  # FORMAT.md §1.1: which data key; None in older files
+    threshold: int | None = None  # FORMAT.md §1.6: groups needed; format 2 (key groups) only
 
     @property
     def id_bytes(self) -> bytes:
@@ -67,12 +72,20 @@ class Header(NamedTuple):
         tree = {name: getattr(self, name) for name in HEADER_FIELDS}
         if self.commitment is not None:
             tree["commitment"] = self.commitment
+        if self.threshold is not None:
+            tree["threshold"] = self.threshold
         return tree
 
 
 class WrappedKey(NamedTuple):
     recipient: str
-    key: str  # an armored age file holding the data key
+    key: str  # an armored age file holding the data key (a group's share in format 2)
+    group: int | None = None  # FORMAT.md §1.6: the key group (1..), in files with key groups
+
+    def as_tree(self) -> dict[str, Any]:
+        if self.group is None:
+            return {"recipient": self.recipient, "key": self.key}
+        return {"recipient": self.recipient, "group": self.group, "key": self.key}
 
 
 class ClearRule(NamedTuple):
@@ -152,7 +165,7 @@ class SealedDocument:
         if self.versions:
             tree[VERSIONS] = self.versions
         tree["metadata"] = self.metadata
-        tree["recipients"] = [{"recipient": w.recipient, "key": w.key} for w in self.recipients]
+        tree["recipients"] = [w.as_tree() for w in self.recipients]
         return tree
 
     def to_yaml(self) -> str:
@@ -261,7 +274,7 @@ def from_tree(tree: dict[str, Any], source: str) -> SealedDocument:
                            "for metadata in plaintext documents (sealer never writes it)")
     if not isinstance(metadata, dict):
         raise _bad(source, "metadata must be a mapping")
-    recipients = _recipients(tree["recipients"], source)
+    recipients = _recipients(tree["recipients"], source, header.threshold)
     mac = strict_b64decode(tree["mac"]) if isinstance(tree["mac"], str) else None
     if mac is None or len(mac) != 32:
         raise _bad(source, "mac must be the base64 of 32 bytes")
@@ -276,16 +289,19 @@ def from_tree(tree: dict[str, Any], source: str) -> SealedDocument:
 
 
 def _header(raw: Any, source: str) -> Header:
-    if not isinstance(raw, dict) or tuple(raw) not in (HEADER_FIELDS,
-                                                       (*HEADER_FIELDS, "commitment")):
+    if isinstance(raw, dict) and raw.get("format") == GROUPS_FORMAT \
+            and not isinstance(raw["format"], bool):
+        _groups_header(raw, source)
+    elif not isinstance(raw, dict) or tuple(raw) not in (HEADER_FIELDS,
+                                                         (*HEADER_FIELDS, "commitment")):
         raise _bad(source, f"the sealer header must hold {', '.join(HEADER_FIELDS)} (and "
                            "commitment) in this order")
+    elif raw["format"] != FORMAT_VERSION or isinstance(raw["format"], bool):
+        raise FormatError(f"unsupported sealed format {raw['format']!r}", file=source,
+                          hint="upgrade sealer to read this file")
     if "commitment" in raw and (not isinstance(raw["commitment"], str)
                                 or not _FILE_ID.match(raw["commitment"])):
         raise _bad(source, "sealer.commitment must be 32 lowercase hex digits")
-    if raw["format"] != FORMAT_VERSION or isinstance(raw["format"], bool):
-        raise FormatError(f"unsupported sealed format {raw['format']!r}", file=source,
-                          hint="upgrade sealer to read this file")
     if not isinstance(raw["id"], str) or not _FILE_ID.match(raw["id"]):
         raise _bad(source, "sealer.id must be 32 lowercase hex digits")
     serial = raw["serial"]
@@ -297,6 +313,17 @@ def _header(raw: Any, source: str) -> Header:
     return Header(**raw)
 
 
+def _groups_header(raw: dict[str, Any], source: str) -> None:
+    """Format 2 (FORMAT.md §1.6): the format 1 fields, commitment, and threshold."""
+    if tuple(raw) != GROUPS_HEADER:
+        raise _bad(source, f"the header of a file with key groups must hold "
+                           f"{', '.join(GROUPS_HEADER)} in this order")
+    threshold = raw["threshold"]
+    if not isinstance(threshold, int) or isinstance(threshold, bool) \
+            or not 1 <= threshold <= MAX_GROUPS:
+        raise _bad(source, f"sealer.threshold must be an integer from 1 to {MAX_GROUPS}")
+
+
 # Bounds a reader enforces before any cryptography (FORMAT.md §1.4, §11): a hostile file cannot
 # make a reader try thousands of unwraps or signature checks. Their home: sealer.limits.
 MAX_RECIPIENTS = limits.MAX_RECIPIENTS
@@ -306,25 +333,54 @@ MAX_SIGNATURES = limits.MAX_SIGNATURES
 MAX_SIGNATURE_CHARS = limits.MAX_SIGNATURE_CHARS
 
 
-def _recipients(raw: Any, source: str) -> list[WrappedKey]:
+def _recipients(raw: Any, source: str, threshold: int | None) -> list[WrappedKey]:
     if not isinstance(raw, list) or not raw:
         raise _bad(source, "recipients must be a non-empty list")
     if len(raw) > MAX_RECIPIENTS:
         raise _bad(source, f"more than {MAX_RECIPIENTS} recipients")
-    out: list[WrappedKey] = []
-    for entry in raw:
-        if (not isinstance(entry, dict) or tuple(entry) != ("recipient", "key")
-                or not all(isinstance(v, str) and v for v in entry.values())):
-            raise _bad(source, "each recipient must be a mapping with recipient and key")
-        if (len(entry["key"]) > MAX_WRAPPED_KEY_CHARS
-                or len(entry["recipient"]) > MAX_RECIPIENT_CHARS):
-            raise _bad(source, "a recipient entry is larger than any wrapped data key")
-        out.append(WrappedKey(entry["recipient"], entry["key"]))
+    out = [_recipient(entry, source, threshold is not None) for entry in raw]
     _check_kms(out, source)
     names = [w.recipient for w in out]
-    if names != sorted(set(names)):
+    if len(names) != len(set(names)):
         raise _bad(source, "recipients must be sorted and unique")
+    if [(w.group or 0, w.recipient) for w in out] != sorted((w.group or 0, w.recipient)
+                                                            for w in out):
+        raise _bad(source, "recipients must be sorted" + (" by group, then recipient"
+                                                          if threshold is not None else ""))
+    if threshold is not None:
+        _check_groups(out, threshold, source)
     return out
+
+
+def _recipient(entry: Any, source: str, grouped: bool) -> WrappedKey:
+    fields = ("recipient", "group", "key") if grouped else ("recipient", "key")
+    if (not isinstance(entry, dict) or tuple(entry) != fields
+            or not all(isinstance(entry[f], str) and entry[f] for f in ("recipient", "key"))):
+        raise _bad(source, f"each recipient must be a mapping with {', '.join(fields)}")
+    group = entry.get("group")
+    if grouped and (not isinstance(group, int) or isinstance(group, bool)
+                    or not 1 <= group <= MAX_GROUPS):
+        raise _bad(source, f"each recipient's group must be an integer from 1 to {MAX_GROUPS}")
+    if (len(entry["key"]) > MAX_WRAPPED_KEY_CHARS
+            or len(entry["recipient"]) > MAX_RECIPIENT_CHARS):
+        raise _bad(source, "a recipient entry is larger than any wrapped data key")
+    return WrappedKey(entry["recipient"], entry["key"], group)
+
+
+def _check_groups(entries: list[WrappedKey], threshold: int, source: str) -> None:
+    """Groups numbered 1..M, each with a recipient; 1 <= threshold <= M (FORMAT.md §1.6)."""
+    count = max(w.group or 0 for w in entries)
+    if {w.group for w in entries} != set(range(1, count + 1)):
+        raise _bad(source, f"key groups must be numbered 1 to {count}, each with a recipient")
+    if threshold > count:
+        raise _bad(source, f"sealer.threshold {threshold} is more than the {count} key groups")
+
+
+def group_count(doc: SealedDocument) -> int:
+    """How many key groups the file has: 0 for a file without groups (format 1)."""
+    if doc.header.threshold is None:
+        return 0
+    return max(w.group or 0 for w in doc.recipients)
 
 
 def _check_kms(entries: list[WrappedKey], source: str) -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "Written",
     "get_value",
     "open_file",
+    "recipient_groups",
     "recipients_add",
     "recipients_list",
     "recipients_remove",
@@ -86,9 +87,12 @@ def seal_file(
     input_type: str = "yaml",
     seam: Seam | None = None,
     intent: WriteIntent | None = None,
+    groups: Sequence[Sequence[Recipient]] | None = None,
+    threshold: int | None = None,
 ) -> Written:
     """Seal plaintext `text` (YAML, or dotenv) into `output`, updating it if it is already a
-    sealed file.
+    sealed file. `groups` and `threshold`: key groups (docs/KEY-GROUPS.md) instead of
+    `recipients`.
 
     Updating keeps the data key, the recipients (unless given) and every unchanged token, and
     needs an identity; new `recipients` must keep the key that opened it unless `force`.
@@ -96,18 +100,24 @@ def seal_file(
     """
     output = as_path(output)
     data, metadata = parse_input(text, source=source, input_type=input_type)
+    if groups is not None:
+        recipients = [r for group in groups for r in group]
     with locked(output):
         previous = _previous(output, identities, replace, overwrite_plaintext)
         if previous is not None and recipients is not None and not force:
             _keeps_own_key(previous, recipients, output)
         project = project_for(output)
         if previous is None and project is not None:
+            if recipients is None:
+                groups, threshold = _project_groups(project, output, groups, threshold)
+                recipients = [r for g in groups for r in g] if groups is not None else None
             recipients, metadata = _project_defaults(project, output, recipients, metadata)
         metadata = _with_clear(metadata, previous, clear)
         effective = metadata if metadata is not None else (
             previous.document.metadata if previous else {})
         gate = authorize_write(output, [r.text for r in recipients] if recipients else None,
-                               keeps_data_key=previous is not None)
+                               keeps_data_key=previous is not None, threshold=threshold,
+                               groups=[[r.text for r in g] for g in groups] if groups else None)
         check_values(data, effective, project, output)
         stamped = stamp_expiry(data, effective, project, output)
         metadata = stamped if stamped != effective else metadata
@@ -117,9 +127,21 @@ def seal_file(
             if previous is not None else None
         if versioned is not None:  # a rotated key changed: a new version (FORMAT.md §10)
             metadata = versioned[0]
-        new = seal(data, previous=previous, recipients=recipients, metadata=metadata, seam=seam,
-                   versions=versioned[1] if versioned else None, source=str(output))
+        new = seal(data, previous=previous, recipients=recipients if groups is None else None,
+                   metadata=metadata, seam=seam, versions=versioned[1] if versioned else None,
+                   source=str(output), groups=groups, threshold=threshold)
         return gate.commit(previous.document if previous else None, new)
+
+
+def _project_groups(project: Config, output: Path, groups: Sequence[Sequence[Recipient]] | None,
+                    threshold: int | None
+                    ) -> tuple[Sequence[Sequence[Recipient]] | None, int | None]:
+    """A new file's key groups from its environment's `key_groups`, when it has them."""
+    env = project.environment_for(output)
+    if groups is not None or env is None or env.threshold is None:
+        return groups, threshold
+    return ([[parse_recipient(project.principals[n], source=str(project.path)) for n in group]
+             for group in env.key_groups], env.threshold)
 
 
 def _project_defaults(project: Config, output: Path, recipients: Sequence[Recipient] | None,
@@ -344,6 +366,7 @@ def show_file(path: StrPath) -> dict[str, Any]:
         "created": doc.header.created,
         "modified": doc.header.modified,
         "recipients": [w.recipient for w in doc.recipients],
+        **({"key_groups": _key_groups(doc)} if doc.header.threshold is not None else {}),
         "metadata": doc.metadata,
         "data": _redact(doc.data, (), doc),
         **({"versions": {key: [{"id": e["id"], "stages": e["stages"], "created": e["created"]}
@@ -387,6 +410,21 @@ def _redact(node: Any, path: paths.Path, doc: SealedDocument) -> Any:
 def recipients_list(path: StrPath) -> list[str]:
     path = as_path(path)
     return [w.recipient for w in read_sealed(path).recipients]
+
+
+def recipient_groups(path: StrPath) -> list[tuple[int | None, str]]:
+    """(key group, or None in a file without groups; recipient) of each recipient."""
+    return [(w.group, w.recipient) for w in read_sealed(as_path(path)).recipients]
+
+
+def _key_groups(doc: SealedDocument) -> dict[str, Any]:
+    """A file's key groups (FORMAT.md §1.6) for `show`: the threshold and each group's
+    recipients, group 1 first."""
+    from .document import group_count
+
+    return {"threshold": doc.header.threshold,
+            "groups": [[w.recipient for w in doc.recipients if w.group == g]
+                       for g in range(1, group_count(doc) + 1)]}
 
 
 # -- write -----------------------------------------------------------------------------------
@@ -519,7 +557,9 @@ def rekey_file(path: StrPath, identities: Identities = None, *,
     """A new data key for the same recipients; every value re-encrypted."""
     path = as_path(path)
     with _editing(path, identities, "rekey", resign=True, new_key=True) as (opened, gate):
-        return _reseal(opened, gate, opened.plaintext(), recipients=_current_recipients(opened),
+        grouped = opened.document.header.threshold is not None  # keeps its groups
+        return _reseal(opened, gate, opened.plaintext(),
+                       recipients=None if grouped else _current_recipients(opened),
                        rekey=True, seam=seam)
 
 

@@ -52,11 +52,14 @@ def parse_arn(text: str, source: str | None = None) -> KmsKey:
     return KmsKey(text, match["region"])
 
 
-def context(file_id: str) -> dict[str, str]:
-    """The encryption context binding a wrapped key to its file (FORMAT.md §1.4.1)."""
+def context(file_id: str, group: int | None = None) -> dict[str, str]:
+    """The encryption context binding a wrapped key to its file (FORMAT.md §1.4.1), and a
+    share to its key group in a file with groups (format 2, FORMAT.md §1.6)."""
     from .envelope import FORMAT_VERSION
 
-    return {"sealer:file": file_id, "sealer:format": str(FORMAT_VERSION)}
+    if group is None:
+        return {"sealer:file": file_id, "sealer:format": str(FORMAT_VERSION)}
+    return {"sealer:file": file_id, "sealer:format": "2", "sealer:group": str(group)}
 
 
 def decode_blob(key: str) -> bytes | None:
@@ -67,10 +70,11 @@ def decode_blob(key: str) -> bytes | None:
     return blob if blob and len(blob) <= MAX_BLOB_BYTES else None
 
 
-def wrap(data_key: bytes, key: KmsKey, file_id: str, source: str) -> str:
-    """KMS Encrypt of the data key: the base64 of the CiphertextBlob."""
+def wrap(data_key: bytes, key: KmsKey, file_id: str, source: str,
+         group: int | None = None) -> str:
+    """KMS Encrypt of the data key (or of `group`'s share): the base64 of the CiphertextBlob."""
     response = _call(key, source, "wrap", lambda client: client.encrypt(
-        KeyId=key.arn, Plaintext=data_key, EncryptionContext=context(file_id)))
+        KeyId=key.arn, Plaintext=data_key, EncryptionContext=context(file_id, group)))
     return base64.b64encode(response["CiphertextBlob"]).decode("ascii")
 
 
@@ -97,13 +101,14 @@ def not_allowed(keys: list[KmsKey], source: str) -> NoIdentityError:
              "the key ARNs, whose KMS keys it may call); or give an age identity")
 
 
-def unwrap(key: KmsKey, recorded: str, file_id: str, source: str) -> bytes:
+def unwrap(key: KmsKey, recorded: str, file_id: str, source: str,
+           group: int | None = None) -> bytes:
     """KMS Decrypt of a recorded wrapped key (already checked by `decode_blob`)."""
     blob = decode_blob(recorded)
     if blob is None:  # document.from_tree refuses it first; kept for direct callers
         raise IntegrityError("a KMS wrapped key is not canonical base64", file=source)
     response = _call(key, source, "unwrap", lambda client: client.decrypt(
-        KeyId=key.arn, CiphertextBlob=blob, EncryptionContext=context(file_id)))
+        KeyId=key.arn, CiphertextBlob=blob, EncryptionContext=context(file_id, group)))
     plaintext: bytes = response["Plaintext"]
     return plaintext
 

@@ -18,6 +18,7 @@ __all__ = [
     "MAX_CLEAR_REGEX",
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
+    "MAX_GROUPS",
     "MAX_KEY_PATH_PARTS",
     "MAX_KMS_RECIPIENTS",
     "MAX_LABELS",
@@ -48,6 +49,7 @@ MAX_DEPTH = 100  # levels of nesting; the top-level mapping is level 1
 MAX_NODES = 1_000_000  # values, mappings, lists and mapping keys, all counted
 MAX_RECIPIENTS = 256  # entries in `recipients`: a reader tries at most this many unwraps
 MAX_KMS_RECIPIENTS = 16  # AWS KMS entries among them: a reader makes at most this many calls
+MAX_GROUPS = 16  # key groups in a format 2 file (FORMAT.md §1.6); threshold 1..groups
 MAX_RECIPIENT_CHARS = 4096  # one recipient's text (an RSA-16384 SSH key is about 2,800)
 MAX_WRAPPED_KEY_CHARS = 16 * 1024  # one armored age file for one recipient (PQ: ~2.5 KiB)
 MAX_STANZAS = 4  # stanzas in one wrapped key: one, and grease some implementations add

@@ -26,6 +26,8 @@ RULES: dict[str, tuple[str, str]] = {
     "recipient-not-post-quantum": ("error", "every recipient is a post-quantum key where the "
                                             "environment sets require_post_quantum"),
     "recipient-missing": ("error", "every principal the environment requires is a recipient"),
+    "key-groups": ("error", "the file has the key groups and threshold its environment's "
+                            "key_groups require"),
     "schema-unknown": ("error", "the schemas the file names exist"),
     "schema-mismatch": ("error", "keys and types match the schema (no key needed)"),
     "schema-values": ("error", "values match the schema (needs a key: check --decrypt)"),
@@ -164,6 +166,40 @@ def recipient_violations(config: Config, env: Environment, recipients: Sequence[
     return out
 
 
+def group_violations(config: Config, env: Environment, threshold: int | None,
+                     groups: Sequence[Sequence[str]], file: str = "FILE") -> list[Violation]:
+    """A file (its threshold, None without key groups, and each group's recipients) that does
+    not have the key groups its environment requires: exactly those groups (compared by
+    principal), and at least that threshold. Keyless: `check` and the write gate."""
+    if env.threshold is None:
+        return []
+    want = sorted(sorted(g) for g in env.key_groups)
+    have = sorted(sorted(config.principal_for(r) or _short(r) for r in g) for g in groups)
+    need = (f"{env.threshold} of {len(want)} key groups: "
+            + "; ".join(", ".join(g) for g in env.key_groups))
+    if threshold is None:
+        message = f"not sealed with key groups; {env.name} requires {need}"
+    elif threshold < env.threshold or have != want:
+        shown = "; ".join(", ".join(config.principal_for(r) or _short(r) for r in g)
+                          for g in groups)
+        message = (f"sealed for {threshold} of {len(groups)} key groups ({shown}); {env.name} "
+                   f"requires {need}")
+    else:
+        return []
+    flags = " ".join(f"--group {','.join(g)}" for g in env.key_groups)
+    return [Violation("key-groups", None, message,
+                      f"sealer unseal {file} | sealer seal - -o {file} {flags} "
+                      f"--threshold {env.threshold}")]
+
+
+def document_groups(doc: SealedDocument) -> list[list[str]]:
+    """Each key group's recipients (none in a file without groups)."""
+    from .document import group_count
+
+    return [[w.recipient for w in doc.recipients if w.group == g]
+            for g in range(1, group_count(doc) + 1)]
+
+
 def _access(s: Subject) -> Iterator[Finding]:
     env = s.environment
     if env is None or s.config is None:
@@ -172,6 +208,9 @@ def _access(s: Subject) -> Iterator[Finding]:
     for v in recipient_violations(s.config, env, recipients, str(s.file)):
         where = ("recipients", v.position) if v.position is not None else ("recipients",)
         yield s.finding(v.rule, v.message, where=where, hint=v.hint)
+    for v in group_violations(s.config, env, s.document.header.threshold,
+                              document_groups(s.document), str(s.file)):
+        yield s.finding(v.rule, v.message, where=("sealer",), hint=v.hint)
 
 
 def _short(recipient: str) -> str:

@@ -17,6 +17,7 @@ one); `pattern` and `patternProperties` are matched with RE2, in linear time.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -296,16 +297,32 @@ def _shipped(path: Path) -> bool:
     return path.parent in schema_dirs()
 
 
+def _config_schema_path() -> Path:
+    for directory in schema_dirs():
+        path = directory / "sealer-config.schema.json"
+        if path.is_file():
+            return path
+    raise ConfigError("sealer's own schema for sealer.yaml is missing; reinstall sealer")
+
+
+@lru_cache(maxsize=1)
+def shipped_fingerprint() -> bytes:
+    """Every schema shipped with sealer, name and bytes: what a remembered verdict is valid
+    for (sealer.verdicts), so a changed schema, or one it references, asks again."""
+    digest = hashlib.sha256()
+    for directory in schema_dirs():
+        for path in sorted(directory.glob("*.json")):
+            data = path.read_bytes()
+            digest.update(path.name.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
+    return digest.digest()
+
+
 @lru_cache(maxsize=1)
 def config_validator() -> Any:
     """The validator for sealer.yaml (a plain one: the config schema uses no formats)."""
     import jsonschema
 
-    for directory in schema_dirs():
-        path = directory / "sealer-config.schema.json"
-        if path.is_file():
-            return jsonschema.Draft202012Validator(_load(path))
-    raise ConfigError("sealer's own schema for sealer.yaml is missing; reinstall sealer")
+    return jsonschema.Draft202012Validator(_load(_config_schema_path()))
 
 
 def _placeholders(node: Any, path: tuple[Any, ...], is_clear: Any) -> Any:
@@ -336,8 +353,18 @@ def validate_shape(sealed: Any, schema: Path, is_clear: Any = lambda _p: False) 
 
 @lru_cache(maxsize=4096)
 def _shape_issues(schema: Path, instance: str) -> tuple[Issue, ...]:
-    """Files of one shape (same keys, same types) get the same answer: computed once."""
-    return tuple(_issues(_validator(schema, True), json.loads(instance), schema))
+    """Files of one shape (same keys, same types) get the same answer: computed once, and for
+    sealer's own schemas remembered across runs when valid (sealer.verdicts)."""
+    from .verdicts import known_valid, remember_valid
+
+    shipped = _shipped(schema)
+    key = shipped_fingerprint() + schema.name.encode() if shipped else b""
+    if shipped and known_valid(key, instance):
+        return ()
+    issues = tuple(_issues(_validator(schema, True), json.loads(instance), schema))
+    if shipped and not issues:
+        remember_valid(key, instance)
+    return issues
 
 
 def validate_values(plain: Any, schema: Path) -> list[Issue]:

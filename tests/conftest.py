@@ -22,6 +22,7 @@ def isolated_home(
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))  # remembered verdicts
     for name in list(os.environ):
         if name.startswith(("SEALER_", "SOPS_")):
             monkeypatch.delenv(name)

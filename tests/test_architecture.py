@@ -18,12 +18,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sealer"
 # for type hints (under `if TYPE_CHECKING:`) are not dependencies and are not counted.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("_version", "errors", "environ", "times", "fsio", "paths", "yamlio",
-              "printable", "regex", "limits")),
-    ("crypto", ("envelope", "age", "age.*", "agefile")),
+              "yamlfast", "yamlstrict", "printable", "regex", "limits")),
+    ("crypto", ("envelope", "age", "age.*", "agefile", "shamir")),
     ("keys", ("keys", "kms", "sshkeys", "discovery")),
-    ("format", ("document", "core", "signing", "sops", "sops.*")),
-    ("project", ("config", "schemas", "sealedfiles", "git", "audit", "policy", "freshness",
-                 "plaintext")),
+    ("format", ("document", "core", "groups", "signing", "sops", "sops.*")),
+    ("project", ("config", "schemas", "verdicts", "sealedfiles", "git", "audit", "policy",
+                 "freshness", "plaintext")),
     ("gates", ("access",)),
     ("operations", ("files", "editor", "check", "leaks", "report", "importing", "accessmap",
                     "accessreport", "accesshtml", "exposure", "initialize", "git.drivers",
@@ -211,3 +211,34 @@ def test_get_imports_only_what_reading_needs(tmp_path: Path) -> None:
                             check=False, env={**os.environ, "HOME": str(tmp_path)})
     assert result.stdout == "b", result.stderr
     assert result.stderr.strip().splitlines()[-1:] in ([], [""]), result.stderr
+
+
+def test_a_checked_sealer_yaml_is_not_validated_again(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second `check` of an unchanged, valid sealer.yaml takes the remembered verdict
+    (sealer.verdicts) and imports no jsonschema; a changed one is validated again, and an
+    invalid one is always reported."""
+    from sealing import new_identity
+
+    from sealer.core import seal
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _, recipient = new_identity()
+    sealed = tmp_path / "app.sealed.yaml"
+    sealed.write_text(seal({"a": "b"}, recipients=[recipient], source=str(sealed)).to_yaml())
+    config = (f"version: 1\nprincipals:\n  me: {recipient.text}\nenvironments:\n  prod:\n"
+              "    recipients: [me]\ncreation_rules:\n  - {path: '**', environment: prod}\n")
+    (tmp_path / "sealer.yaml").write_text(config)
+    assert "jsonschema" in _heavy_imports(["check", "."], tmp_path)
+    assert "jsonschema" not in _heavy_imports(["check", "."], tmp_path)  # remembered
+    (tmp_path / "sealer.yaml").write_text(config + "policy: {}\n")
+    assert "jsonschema" in _heavy_imports(["check", "."], tmp_path)  # changed: checked again
+    (tmp_path / "sealer.yaml").write_text(config + "environmentz: {}\n")
+    for _ in range(2):  # invalid: never remembered
+        assert "jsonschema" in _heavy_imports(["check", "."], tmp_path)
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "sealer", "check", "."], cwd=tmp_path,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode != 0 and "environmentz" in result.stdout + result.stderr

@@ -253,6 +253,12 @@ def change_secrets(sb: Sandbox) -> None:
     sb.notes["editor"] = editor
 
 
+def key_groups(sb: Sandbox) -> None:
+    """You, CI and a teammate (new.key): one key group each."""
+    sb.key("new", sb.scratch / "new.key")
+    app(sb)
+
+
 def manage_recipients(sb: Sandbox) -> None:
     sb.key("old", sb.scratch / "old.key")  # a teammate who leaves: a recipient so far
     sb.key("new", sb.scratch / "new.key")  # a teammate who joins
@@ -517,6 +523,7 @@ WORLDS: dict[str, Callable[[Sandbox], None]] = {
     "Read secrets": app,
     "Change secrets": change_secrets,
     "Manage who can decrypt": manage_recipients,
+    "Key groups: any 2 of 3 teams": key_groups,
     "Check secrets on every commit and in CI (no key needed)": check_secrets,
     "Deploy: render secrets for what runs": deploy,
     "Serve secrets to AWS SDK clients at run time": serving,
@@ -651,6 +658,8 @@ SEAL_FIRST = "each line is another way to make app.sealed.yaml: each starts with
     "refuses without --force)"
 
 STEPS: dict[str, Step] = {
+    "sealer get vault.sealed.yaml api.token": Step(
+        "the README says your key alone opens 1 of the 2 key groups needed", code=3),
     'sealer seal app.yaml -r age1alice… -r age1ci…': Step(SEAL_FIRST, before=first_seal),
     "sealer seal app.yaml -R team-recipients.txt": Step(SEAL_FIRST, before=first_seal),
     'sealer seal app.yaml -r "$(cat ~/.ssh/id_ed25519.pub)"': Step(SEAL_FIRST, before=first_seal),

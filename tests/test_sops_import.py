@@ -410,8 +410,8 @@ creation_rules:
         "sealer: .sops.yaml: no equivalent: creation rule 3: `encrypted_regex`: sealer encrypts "
         "every value except those its `clear` rule names",
         "sealer: .sops.yaml: no equivalent: creation rule 4: 2 key groups with a Shamir "
-        "threshold: sealer has no k-of-n sharing (any one recipient opens a sealed file); not "
-        "converted",
+        "threshold: not converted (write them as the environment's key_groups by hand, "
+        "docs/KEY-GROUPS.md)",
         "sealer: .sops.yaml -> sealer.yaml"]
     config = load_config(tmp_path / "sealer.yaml")
     assert config.principals == {"key1": one, "key2": two}

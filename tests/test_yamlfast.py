@@ -52,9 +52,9 @@ def agrees(text: str) -> bool:
     return True
 
 
-keys = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+keys = st.text(st.characters(codec="utf-8"), max_size=12)
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
-                    st.text(st.characters(blacklist_categories=("Cs",)), max_size=20),
+                    st.text(st.characters(codec="utf-8"), max_size=20),
                     st.sampled_from(["ENC[str,YWJj]", "0123", "-", "~", "null", "true", "a: b",
                                      "x #y", "'q'", "multi\nline\n", "tail\n\n", " lead",
                                      "yes", "1e3", ".inf", "", "- item", "|"]))
@@ -71,11 +71,12 @@ def test_documents_as_sealer_writes_them(tree: dict[str, Any]) -> None:
 ALPHABET = " \n-:#'\"|>[]{},!&*?%@`\t\\x0.~"
 
 
-@settings(max_examples=int(os.environ.get("SEALER_YAMLFAST_EXAMPLES", "1500")), suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=int(os.environ.get("SEALER_YAMLFAST_EXAMPLES", "1500")),
+          suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.sampled_from(["seed"]), st.data())
 def test_mutated_documents(_: str, data: st.DataObject) -> None:
     text = data.draw(st.sampled_from(SEEDS))
-    for _ in range(data.draw(st.integers(1, 4))):
+    for _edit in range(data.draw(st.integers(1, 4))):
         if not text:
             break
         at = data.draw(st.integers(0, len(text) - 1))
@@ -141,11 +142,6 @@ def test_a_sealed_file_is_read_without_pyyaml() -> None:
 ])
 def test_what_it_leaves_to_the_strict_loader(text: str) -> None:
     assert fast(text) is None
-    if text:
-        try:
-            strict_load(text, "t.yaml", None)
-        except YamlError:
-            pass
 
 
 def test_every_real_read_agrees(tmp_path: Path) -> None:
@@ -158,3 +154,13 @@ def test_every_real_read_agrees(tmp_path: Path) -> None:
                 yamlio.load(text, source="t")
             continue
         assert same(yamlio.load(text, source="t"), strict)
+
+
+def test_mappings_in_a_list_keep_every_key() -> None:
+    """A regression: entries of a mapping that follows `- ` (recipients: recipient, group,
+    key) once lost their middle keys."""
+    text = yamlio.dump({"recipients": [{"recipient": "age1x", "group": 1, "key": "k\nk\n"},
+                                       {"recipient": "age1y", "group": 2, "key": "l\nl\n"}],
+                        "mac": "m"})
+    assert agrees(text)
+    assert fast(text)["recipients"][0] == {"recipient": "age1x", "group": 1, "key": "k\nk\n"}

@@ -101,20 +101,23 @@ def _wanted(recipient: list[str] | None, recipients_file: list[Path] | None, fil
 def recipients_list(
     files: FilesArgument,
     fmt: Annotated[str, typer.Option("--format", "-f", help="text or json (a list of "
-                                                            "{file, recipient}).")] = "text",
+                                                            "{file, recipient}, and group in "
+                                                            "files with key groups).")] = "text",
 ) -> None:
-    """Print the recipients of each file, one per line (prefixed by the file when several)."""
-    from ..files import recipients_list as list_recipients
+    """Print the recipients of each file, one per line (prefixed by the file when several;
+    by `group N:` in a file with key groups)."""
+    from ..files import recipient_groups
 
     check_format(fmt, ("text", "json"))
     if fmt == "json":
-        rows = [{"file": str(file), "recipient": text}
-                for file in files for text in list_recipients(file)]
+        rows = [{"file": str(file), "recipient": text, **({"group": g} if g else {})}
+                for file in files for g, text in recipient_groups(file)]
         write_stdout(dump(rows, "json"))
         return
     for file in files:
-        for text in list_recipients(file):
-            write_stdout(f"{file}: {text}\n" if len(files) > 1 else text + "\n")
+        for group, text in recipient_groups(file):
+            line = f"group {group}: {text}" if group else text
+            write_stdout(f"{file}: {line}\n" if len(files) > 1 else line + "\n")
 
 
 @recipients_app.command("add", epilog="""Examples:

@@ -37,6 +37,8 @@ from .common import (
   sealer seal app.yaml --in-place -r age1ql3z…    # app.yaml becomes its sealed form
 
   sealer unseal app.sealed.yaml | sealer seal - -o app.sealed.yaml   # no-op: nothing changed
+
+  sealer seal app.yaml --group age1…,arn:aws:kms:… --group age1… --group age1… --threshold 2
 """)
 def seal(
     inputs: Annotated[list[Path], typer.Argument(
@@ -66,6 +68,13 @@ def seal(
                         "key (the one that opened it).")] = False,
     file_only: FileOnlyOption = False,
     allow_revert: AllowRevertOption = False,
+    group: Annotated[list[str] | None, typer.Option(
+        "--group", metavar="RECIPIENTS",
+        help="A key group: comma-separated recipients (or sealer.yaml names); repeat for each "
+             "group. With --threshold: any N groups open the file (docs/KEY-GROUPS.md).")] = None,
+    threshold: Annotated[int | None, typer.Option(
+        "--threshold", metavar="N", help="How many --group groups are needed to open the "
+                                         "file.")] = None,
 ) -> None:
     """Encrypt plaintext YAML (or dotenv) into a sealed file (keys in clear, every value
     encrypted).
@@ -91,15 +100,23 @@ def seal(
         compile_pattern(clear_regex, what="--clear-regex", error=UsageError,
                         limit=MAX_CLEAR_REGEX)
     clear = {k: v for k, v in (("suffix", clear_suffix), ("regex", clear_regex)) if v}
+    if (group or threshold is not None) and (recipient or recipients_file
+                                             or not group or threshold is None):
+        raise UsageError("key groups take --group (one for each group) and --threshold, "
+                         "without -r/-R", hint="sealer seal FILE --group age1…,age1… --group "
+                                               "age1… --threshold 2")
     for source in inputs:
         target = output or _default_target(source, in_place)
         wanted = recipients(recipient, recipients_file, context=target)
+        groups = [recipients([t.strip() for t in g.split(",") if t.strip()], None,
+                             context=target) or [] for g in group or []]
         if not in_place and target.exists() and source.exists() and target.samefile(source):
             raise UsageError("refusing to overwrite the plaintext input with its sealed form",
                              file=str(source), hint="pass --in-place, or -o to write elsewhere")
         text = sys.stdin.buffer.read() if str(source) == "-" else _read(source)
-        before = _recipients_of(target) if wanted is not None else None
+        before = _recipients_of(target) if wanted is not None or groups else None
         written = seal_file(text, target, source=str(source), recipients=wanted, identities=ids,
+                            groups=groups or None, threshold=threshold,
                             clear=clear or None, replace=replace, overwrite_plaintext=in_place,
                             force=force, input_type=input_type or input_type_for(str(source)),
                             intent=write_intent(file_only, allow_revert))

@@ -1,6 +1,5 @@
 """The data key of a SOPS file: each key group's master keys (age here), and Shamir's secret
-sharing over GF(2^8) when there are several groups (sops `shamir/shamir.go`, HashiCorp Vault's
-scheme: each share is the secret's length plus one byte, its x coordinate, last).
+sharing over GF(2^8) when there are several groups (`sealer.shamir`, as sops `shamir/shamir.go`).
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ from typing import Any
 
 from ..errors import IntegrityError, NoIdentityError, UsageError
 from ..keys import Identity
+from ..shamir import combine
 
 __all__ = ["KEY_TYPES", "combine", "data_key", "key_groups"]
 
@@ -99,46 +99,3 @@ def _no_key(groups: list[dict[str, Any]], threshold: int, found: int,
     extra = f" (its other keys: {', '.join(types)}, not supported)" if types else ""
     return NoIdentityError(f"none of your age identities opens this SOPS file{extra}",
                            file=source, hint=None if identities else identity_search_hint())
-
-
-# -- Shamir over GF(2^8), x^8 + x^4 + x^3 + x + 1 ------------------------------------------------
-
-
-def _mult(a: int, b: int) -> int:
-    out = 0
-    for _ in range(8):
-        if b & 1:
-            out ^= a
-        b >>= 1
-        a <<= 1
-        if a & 0x100:
-            a ^= 0x11B
-    return out
-
-
-def _inverse(a: int) -> int:
-    out, power = 1, a
-    for _ in range(7):  # a^254 = a^-1 (a^255 = 1): square and multiply
-        power = _mult(power, power)
-        out = _mult(out, power)
-    return out
-
-
-def combine(parts: Sequence[bytes]) -> bytes:
-    """The secret from `parts` (Lagrange interpolation at 0, byte by byte)."""
-    length = len(parts[0])
-    xs = [p[-1] for p in parts]
-    if len(parts) < 2 or length < 2 or any(len(p) != length for p in parts) \
-            or len(set(xs)) != len(xs):
-        raise IntegrityError("authentication failed")
-    secret = bytearray()
-    for index in range(length - 1):
-        value = 0
-        for i, part in enumerate(parts):
-            basis = 1
-            for j, x in enumerate(xs):
-                if i != j:
-                    basis = _mult(basis, _mult(x, _inverse(xs[i] ^ x)))
-            value ^= _mult(part[index], basis)
-        secret.append(value)
-    return bytes(secret)

@@ -117,9 +117,9 @@ def _age_keys(rule: dict[str, Any], where: str, missing: list[str]) -> list[str]
         if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
             raise ConfigError(f"{where}: key_groups must be a list of mappings")
         if len(groups) > 1:
-            missing.append(f"{where}: {len(groups)} key groups with a Shamir threshold: sealer "
-                           "has no k-of-n sharing (any one recipient opens a sealed file); "
-                           "not converted")
+            missing.append(f"{where}: {len(groups)} key groups with a Shamir threshold: not "
+                           "converted (write them as the environment's key_groups by hand, "
+                           "docs/KEY-GROUPS.md)")
             return None
         sources = groups
     else:
