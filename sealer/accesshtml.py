@@ -36,6 +36,7 @@ th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:to
 thead th{background:#f2f2f2}
 th.env{background:#e4ecf7;text-align:center}
 td.read{background:#dff3df;text-align:center}
+td.share{background:#fff4d6;text-align:center}
 td.missing{background:#fbe3e3;color:#a00;text-align:center;font-weight:bold}
 td.total,th.total{font-weight:bold;background:#fafafa}
 tr.overdue td,tr.expired td{color:#b00000;font-weight:bold}
@@ -75,7 +76,10 @@ def _matrix(access: AccessMap) -> str:
         cells, count = [], 0
         for _, fs in groups:
             for f in fs:
-                if who in f.can_read:
+                if who in f.can_read and f.threshold is not None and f.threshold > 1:
+                    cells.append('<td class="share" title="holds one key group\'s share: '
+                                 f'{f.threshold} groups together can read">share</td>')
+                elif who in f.can_read:
                     count += 1
                     cells.append('<td class="read" title="can read">read</td>')
                 elif who in f.missing:
@@ -85,8 +89,9 @@ def _matrix(access: AccessMap) -> str:
                     cells.append("<td></td>")
         rows.append(f"<tr><th>{_name(who)}</th>{''.join(cells)}"
                     f'<td class="total">{count}</td></tr>')
-    totals = "".join(f'<td class="total">{len(f.can_read)}</td>'
-                     for _, fs in groups for f in fs)
+    totals = "".join(f'<td class="total">{len(f.can_read)}</td>' if not f.threshold or
+                     f.threshold == 1 else f'<td class="total">{f.threshold} of {len(f.groups)} '
+                     "groups</td>" for _, fs in groups for f in fs)
     return ('<table id="matrix"><thead>'
             f'<tr><th rowspan="2">principal</th>{head1}'
             '<th class="total" rowspan="2">files readable</th></tr>'

@@ -57,6 +57,10 @@ class FileAccess(NamedTuple):
     signed_by: tuple[str, ...]  # valid signatures: principal names or unknown_label()
     accepted: bool  # one of them is a signer readers accept
     problem: str | None = None  # the file could not be read as a sealed file
+    # key groups (docs/KEY-GROUPS.md): `threshold` of these groups together can read it, no
+    # member alone (unless the threshold is 1); each group's members, named as `readers` are
+    threshold: int | None = None
+    groups: tuple[tuple[str, ...], ...] = ()
 
     @property
     def can_read(self) -> tuple[str, ...]:
@@ -135,9 +139,14 @@ def _file_access(name: str, document: SealedDocument, config: Config | None,
     rule of a checked-out file (access.signer_rule), else the environment's own settings."""
     readers: set[str] = set()
     unknown: set[str] = set()
+    grouped: dict[int, set[str]] = {}
     for wrapped in document.recipients:
         principal = config.principal_for(wrapped.recipient) if config else None
-        (readers if principal else unknown).add(principal or unknown_label(wrapped.recipient))
+        label = principal or unknown_label(wrapped.recipient)
+        (readers if principal else unknown).add(label)
+        if wrapped.group is not None:
+            grouped.setdefault(wrapped.group, set()).add(label)
+    groups = tuple(tuple(_sorted_names(grouped[g])) for g in sorted(grouped))
     required = tuple(sorted(env.required)) if env else ()
     signers = env.signers if env else ()
     if work_tree:
@@ -150,7 +159,8 @@ def _file_access(name: str, document: SealedDocument, config: Config | None,
     return FileAccess(name, env.name if env else NO_ENVIRONMENT, config_name,
                       tuple(sorted(readers)), tuple(sorted(unknown)), required,
                       tuple(sorted(set(required) - readers)), tuple(sorted(signers)),
-                      required_signature, signed_by, bool(keys & accepted_keys))
+                      required_signature, signed_by, bool(keys & accepted_keys),
+                      threshold=document.header.threshold if groups else None, groups=groups)
 
 
 def _broken(name: str, exc: SealerError, config_name: str | None,

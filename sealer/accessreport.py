@@ -67,7 +67,12 @@ def _file_lines(f: FileAccess) -> list[str]:
     lines = [f"  {f.file}"]
     if f.problem:
         return [*lines, f"    unreadable: {f.problem}"]
-    lines.append(f"    read:    {_list(f.can_read)}")
+    if f.threshold is not None:
+        groups = " ".join(f"[{', '.join(g)}]" for g in f.groups)
+        lines.append(f"    read:    any {f.threshold} of these {len(f.groups)} key groups "
+                     f"together: {groups}")
+    else:
+        lines.append(f"    read:    {_list(f.can_read)}")
     if f.missing:
         lines.append(f"    missing: {_list(f.missing)} (required, not a recipient)")
     if f.signed_by or f.signature_required:

@@ -474,3 +474,24 @@ def test_the_report_lists_exposure_with_a_key(left: Path, tmp_path: Path) -> Non
                  f"<td>{first}</td>", "2 values a former recipient could know, in 1 file"):
         assert cell in table, cell
     assert "p1" not in page and "t1" not in page  # never a value
+
+
+def test_a_threshold_file_shows_its_key_groups(tmp_path: Path) -> None:
+    """With key groups no member reads alone: access says which groups, and how many of them,
+    together can read, in text, JSON and the HTML matrix (a "share", not "read")."""
+    from sealer.accesshtml import report_html
+
+    (tmp_path / "sealer.yaml").write_text(EXPOSURE_CONFIG.replace(
+        "    recipients: [alice, bob]", "    recipients: [alice, bob]\n    allow: [alice, bob]"))
+    out = tmp_path / "db.sealed.yaml"
+    seal_file(b"password: p1\n", out, source="db.yaml", groups=[[ALICE_R], [BOB_R]],
+              threshold=2)
+    found = access_map([out])
+    assert (found.files[0].threshold, found.files[0].groups) == (2, (("alice",), ("bob",)))
+    text = run("access", out, cwd=tmp_path)
+    assert text.code == 0, text.err
+    assert "read:    any 2 of these 2 key groups together: [alice] [bob]" in text.out
+    data = json.loads(run("access", out, "--format", "json", cwd=tmp_path).out)
+    assert data["files"][0]["threshold"] == 2
+    page, _ = report_html([out])
+    assert 'class="share"' in page and "2 of 2 groups" in page
