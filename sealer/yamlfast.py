@@ -147,6 +147,8 @@ class _Reader:
         if rest[0] == "|":
             return self.literal(rest, indent)
         value = _scalar(rest)
+        for _item in value if isinstance(value, list) else ():  # a flow list's items count
+            self.count(depth + 1)
         found = self.peek()
         if found is not None and found[0] > indent:
             raise _GiveUp  # a continuation line: the strict loader decides

@@ -164,3 +164,14 @@ def test_mappings_in_a_list_keep_every_key() -> None:
                         "mac": "m"})
     assert agrees(text)
     assert fast(text)["recipients"][0] == {"recipient": "age1x", "group": 1, "key": "k\nk\n"}
+
+
+def test_limits_count_as_in_the_strict_loader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every value counts towards the node limit, a flow list's items too: what the strict
+    loader refuses as too large, the fast reader leaves to it."""
+    monkeypatch.setattr(yamlio, "MAX_NODES", 50)
+    for text in ("a: [" + ", ".join(["1"] * 60) + "]\n", "".join(f"k{i}: v\n" for i in range(60)),
+                 "a:\n" + "".join(f"- {i}\n" for i in range(60))):
+        assert fast(text) is None
+        with pytest.raises(YamlError, match="more than 50 values"):
+            yamlio.load(text, source="t.yaml")
