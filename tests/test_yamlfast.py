@@ -175,3 +175,25 @@ def test_limits_count_as_in_the_strict_loader(monkeypatch: pytest.MonkeyPatch) -
         assert fast(text) is None
         with pytest.raises(YamlError, match="more than 50 values"):
             yamlio.load(text, source="t.yaml")
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.dictionaries(keys, trees, min_size=1, max_size=5), st.integers(2, 6),
+       st.integers(3, 40))
+def test_limits_agree_on_generated_documents(tree: dict[str, Any], depth: int,
+                                             nodes: int) -> None:
+    """Under small limits, whatever the fast reader takes, the strict loader takes too."""
+    text = yamlio.dump(tree)
+    value = yamlfast.load(text, max_depth=depth, max_nodes=nodes)
+    if value is None:
+        return
+    saved = (yamlio.MAX_DEPTH, yamlio.MAX_NODES)
+    yamlio.MAX_DEPTH, yamlio.MAX_NODES = depth, nodes
+    try:
+        strict = strict_load(text, "t.yaml", None)
+    except YamlError as exc:
+        raise AssertionError(f"fast took what the strict loader refuses ({exc}):\n{text}") \
+            from None
+    finally:
+        yamlio.MAX_DEPTH, yamlio.MAX_NODES = saved
+    assert same(value, strict)
