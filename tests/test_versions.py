@@ -226,13 +226,16 @@ def test_edit_shows_the_refusal_and_keeps_the_edit(sealed: tuple[Path, Identity]
     path, ident = sealed
     rotate(path, "api.token", [ident])
     rotated = get_value(path, "api.token", [ident])
+    # as the editor shows it: a generated password may need quotes (a ' is doubled)
+    shown = yamlio.dump({"token": rotated}).removeprefix("token: ").rstrip("\n")
     seen: list[str] = []
 
     def editor(file: Path) -> None:
         text = file.read_text()
         seen.append(text)
         if len(seen) == 1:  # first save: an old value (a stale copy pasted in)
-            file.write_text(text.replace(rotated, "v1-token"))
+            assert f"token: {shown}\n" in text
+            file.write_text(text.replace(f"token: {shown}\n", "token: v1-token\n"))
         else:  # the refusal is shown in the editor, with the edit still there
             file.write_text(text.replace("v1-token", "fresh").replace("other: x", "other: y"))
     written = edit_file(path, [ident], run=editor)
