@@ -172,11 +172,7 @@ def _unwrap(document: SealedDocument, identities: Sequence[Identity]) -> tuple[K
     """Local identities first; KMS (a network call) only when none of them opens the file."""
     local = [i for i in identities if i.kind != kms.KIND]
     entries = [w for w in document.recipients if not kms.is_arn(w.recipient)]
-    by_label = {i.recipient: i for i in local}
-    pairs = [(w, by_label[w.recipient]) for w in entries if w.recipient in by_label]
-    if not pairs:  # labels are not yet authenticated: try every identity on every entry
-        pairs = [(w, i) for w in entries for i in local]
-    for wrapped, identity in pairs:
+    for wrapped, identity in local_pairs(entries, local):
         data_key = _try_unwrap(wrapped, identity, document.source)
         if data_key is not None:
             return Keys(data_key, document.header.id_bytes), identity
@@ -184,6 +180,15 @@ def _unwrap(document: SealedDocument, identities: Sequence[Identity]) -> tuple[K
     if remote:
         return _kms_unwrap(document, remote)
     raise _no_identity(document, identities)
+
+
+def local_pairs(entries: Sequence[WrappedKey], local: Sequence[Identity]
+                ) -> list[tuple[WrappedKey, Identity]]:
+    """The (entry, identity) pairs to try: those whose recipient labels match, else every
+    identity on every entry (labels are not authenticated before the MAC is checked)."""
+    by_label = {i.recipient: i for i in local}
+    pairs = [(w, by_label[w.recipient]) for w in entries if w.recipient in by_label]
+    return pairs or [(w, i) for w in entries for i in local]
 
 
 def _kms_unwrap(document: SealedDocument, remote: list[WrappedKey]) -> tuple[Keys, Identity]:

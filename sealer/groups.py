@@ -143,12 +143,9 @@ def _entries(doc: SealedDocument, group: int, remote: bool) -> list[WrappedKey]:
 
 def _open_local(doc: SealedDocument, group: int, local: list[Identity],
                 shares: dict[int, bytes], opened_by: list[Identity]) -> None:
-    entries = _entries(doc, group, remote=False)
-    by_label = {i.recipient: i for i in local}
-    pairs = [(w, by_label[w.recipient]) for w in entries if w.recipient in by_label]
-    if not pairs:  # labels are not yet authenticated: try every identity on every entry
-        pairs = [(w, i) for w in entries for i in local]
-    for wrapped, identity in pairs:
+    from .core import local_pairs
+
+    for wrapped, identity in local_pairs(_entries(doc, group, remote=False), local):
         share = _try_share(wrapped, identity, doc.source)
         if share is not None:
             shares[group] = _checked(share, group, doc.source)
