@@ -94,6 +94,14 @@ def start(*args: str | Path, env: Env | None = None, cwd: Path | None = None,
     return proc
 
 
+def finish(proc: subprocess.Popen[bytes], stdin: bytes | None = None) -> Result:
+    """Wait for a process `start` began; its result (stderr checked for a traceback)."""
+    out, err = proc.communicate(stdin, timeout=TIMEOUT)
+    text = err.decode("utf-8", errors="replace")
+    assert_no_traceback(text)
+    return Result(proc.returncode, out.decode("utf-8", errors="replace"), text, out)
+
+
 def public_key(key_file: Path) -> str:
     """The `age1…` recipient of an age identity file, as `age-keygen -y` prints it."""
     keygen = require_tool("age-keygen")

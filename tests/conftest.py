@@ -3,8 +3,11 @@ developer's real keys can never be read or written by the suite."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -51,3 +54,22 @@ def shared_vectors() -> Path:
     if not SHARED_VECTORS.is_dir():
         unavailable(f"../shared/vectors is not present ({SHARED_VECTORS})")
     return SHARED_VECTORS
+
+
+@contextlib.contextmanager
+def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` (e.g. "64k") mounted at `where`: a real full disk for fault tests.
+    Root only, and where the kernel lets us mount: skipped otherwise, saying why."""
+    if os.geteuid() != 0:
+        pytest.skip("a full disk is a small tmpfs, and mounting one needs root")
+    if shutil.which("mount") is None:
+        pytest.skip("mount is not installed")
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
+                              str(where)], capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pyrage
 import pytest
 from cli_helpers import SEALER, Result, run, sealer_env
+from conftest import small_tmpfs
 
 from sealer import yamlio
 from sealer.audit import AuditError, Settings, record, verify
@@ -54,21 +55,9 @@ def get(sealed: Path, env: dict[str, str], *, preexec: Callable[[], None] | None
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB tmpfs: a real full disk. Needs root (and a kernel that lets us mount)."""
-    if os.geteuid() != 0:
-        pytest.skip("a full disk is a 64 KiB tmpfs, and mounting one needs root")
-    if shutil.which("mount") is None:
-        pytest.skip("mount is not installed")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs",
-                              str(disk)], capture_output=True, text=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    """A 64 KiB tmpfs: a real full disk."""
+    with small_tmpfs(tmp_path / "disk", "64k") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True, check=False)
 
 
 def fill(disk: Path) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_helpers import EXAMPLE, TIMEOUT, Demo, Editor, Result, assert_no_traceback, start
+from cli_helpers import EXAMPLE, TIMEOUT, Demo, Editor, Result, finish, start
 
 from sealer import yamlio
 from sealer.files import get_value
@@ -27,13 +27,6 @@ from sealer.keys import Identity, parse_identities
 pytest_plugins = ["cli_fixtures"]
 
 WRITERS = 8
-
-
-def finish(proc: subprocess.Popen[bytes], stdin: bytes | None = None) -> Result:
-    out, err = proc.communicate(stdin, timeout=TIMEOUT)
-    text = err.decode("utf-8", errors="replace")
-    assert_no_traceback(text)
-    return Result(proc.returncode, out.decode("utf-8", errors="replace"), text, out)
 
 
 def identity(demo: Demo) -> list[Identity]:

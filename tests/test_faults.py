@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import EXAMPLE, TIMEOUT, Demo, Env, Result, assert_no_traceback, start
+from cli_helpers import EXAMPLE, TIMEOUT, Demo, Env, Result, finish, start
+from conftest import small_tmpfs
 
 from sealer.document import read_sealed
 from sealer.files import get_value
@@ -46,13 +47,6 @@ IS_ROOT = os.geteuid() == 0
 # the names of sealer's private directories and temporary files (sealer.fsio)
 SEALER_TEMPDIR = re.compile(r"sealer-[a-z]+-[0-9]+-\w+")
 SEALER_TEMPORARY = re.compile(r"\..*\.sealer-tmp-[0-9]+-[0-9a-f]+", re.DOTALL)
-
-
-def finish(proc: subprocess.Popen[bytes], stdin: bytes | None = None) -> Result:
-    out, err = proc.communicate(stdin, timeout=TIMEOUT)
-    text = err.decode("utf-8", errors="replace")
-    assert_no_traceback(text)
-    return Result(proc.returncode, out.decode("utf-8", errors="replace"), text, out)
 
 
 def identity(demo: Demo) -> list[Identity]:
@@ -225,18 +219,8 @@ def test_concurrent_writers_and_readers_see_old_or_new(demo: Demo, audited: Path
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 512 KiB tmpfs mounted for the test (root only: skipped otherwise, saying why)."""
-    if not IS_ROOT or shutil.which("mount") is None:
-        pytest.skip("a full disk needs a small tmpfs, and mounting one needs root")
-    where = tmp_path / "disk"
-    where.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs",
-                              str(where)], capture_output=True, text=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
+    with small_tmpfs(tmp_path / "disk", "512k") as disk:
+        yield disk
 
 
 def on_disk(demo: Demo, disk: Path) -> Demo:

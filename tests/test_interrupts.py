@@ -31,10 +31,10 @@ from cli_helpers import (
     Demo,
     Editor,
     Result,
-    assert_no_traceback,
     sealer_env,
     start,
 )
+from cli_helpers import finish as shared_finish
 
 from sealer.document import read_sealed
 
@@ -45,11 +45,9 @@ LATE = "sealer: error: interrupted as the command ended\n"
 
 
 def finish(proc: subprocess.Popen[bytes]) -> Result:
-    out, err = proc.communicate(timeout=TIMEOUT)
-    text = err.decode("utf-8", errors="replace")
-    assert_no_traceback(text)
-    assert "panicked" not in text, text
-    return Result(proc.returncode, out.decode("utf-8", errors="replace"), text, out)
+    result = shared_finish(proc)
+    assert "panicked" not in result.err, result.err  # pyo3's panic message
+    return result
 
 
 def wait_for(condition: Callable[[], bool], what: str) -> None:
