@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import run
 from git_helpers import git
+from hook_helpers import new_repository
 from sealing import forge, new_identity
 
 from sealer.accessmap import access_diff, access_map, unknown_label
@@ -79,11 +80,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """main: prod (2 files, signed by alice-sign), dev (1 file), one file no rule covers.
     feature, two commits later: bob reads prod's db, dev's app is sealed for an unknown key
     instead of bob, dev requires alice and may be signed by alice-sign."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for args in (["init", "-q", "-b", "main"], ["config", "user.email", "t@example.com"],
-                 ["config", "user.name", "t"], ["config", "commit.gpgsign", "false"]):
-        git(repo, *args)
+    repo = new_repository(tmp_path / "repo")
     sign = signing_keygen(tmp_path / "sign.key").rsplit(" ", 2)[0]
     (repo / "sealer.yaml").write_text(config(sign))
     monkeypatch.setenv("SEALER_SIGNING_KEY", str(tmp_path / "sign.key"))
@@ -373,11 +370,7 @@ policy:
 @pytest.fixture
 def left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """db.sealed.yaml sealed for alice and bob, then bob removed: two commits."""
-    repo = tmp_path / "left"
-    repo.mkdir()
-    for args in (["init", "-q", "-b", "main"], ["config", "user.email", "t@example.com"],
-                 ["config", "user.name", "t"], ["config", "commit.gpgsign", "false"]):
-        git(repo, *args)
+    repo = new_repository(tmp_path / "left")
     (repo / "sealer.yaml").write_text(EXPOSURE_CONFIG)
     seal(repo / "db.sealed.yaml", "password: p1\ntoken: t1\n", "alice", "bob")
     commit(repo, "db")

@@ -16,6 +16,7 @@ import pytest
 from cli_helpers import run
 from conftest import require_tool
 from git_helpers import git
+from hook_helpers import new_repository
 from sealing import forge, new_identity
 
 from sealer.accesshtml import report_html
@@ -58,11 +59,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """prod: db (alice, ci; bob required, missing); dev: a token rotated 60 days before NOW
     every 30 days (overdue), a key rotated 10 days before (ok), and a file with a name made to
     be HTML, sealed for bob and an unknown key."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for args in (["init", "-q", "-b", "main"], ["config", "user.email", "t@example.com"],
-                 ["config", "user.name", "t"], ["config", "commit.gpgsign", "false"]):
-        git(repo, *args)
+    repo = new_repository(tmp_path / "repo")
     (repo / "sealer.yaml").write_text(CONFIG)
     for name, text, who in (("secrets/prod/db.sealed.yaml", "password: p1\n", [ALICE_R, CI_R]),
                             ("secrets/dev/api.sealed.yaml", "token: t1\nkey: k1\n",
