@@ -88,10 +88,8 @@ def _is_sops(path: Path) -> bool:
     from . import limits
 
     try:
-        if path.stat().st_size > limits.MAX_FILE_BYTES:
-            return False
-        data = path.read_bytes()
-    except OSError:
+        data = read_bytes(path, limit=limits.MAX_FILE_BYTES)  # bounded as it is read
+    except SealerError:
         return False
     return looks_like_sops(data, store_for(path))
 
