@@ -143,7 +143,8 @@ def test_the_architecture_document_names_the_layers() -> None:
         assert f"**{name}**" in text, f"docs/ARCHITECTURE.md does not describe layer {name}"
 
 
-HEAVY = ("cryptography", "pyrage", "jsonschema", "jinja2", "psycopg", "sealer.signing")
+HEAVY = ("cryptography", "pyrage", "jsonschema", "jinja2", "psycopg", "sealer.signing", "typer",
+         "click")
 _REPORT_MODULES = f"""
 import sys
 from sealer.cli import main
@@ -185,7 +186,8 @@ def test_the_keyless_check_hook_imports_no_crypto(tmp_path: Path) -> None:
 
 def test_get_imports_only_what_reading_needs(tmp_path: Path) -> None:
     """`get` of an unsigned file: no rotation code, schema validator, template engine,
-    signing code or socket module (imports are most of a read's start-up, issue 17)."""
+    signing code, socket module, nor Typer or click (sealer.cli.fast parses it; imports are
+    most of a read's start-up, issue 17)."""
     import subprocess
     import sys
 
@@ -202,7 +204,8 @@ def test_get_imports_only_what_reading_needs(tmp_path: Path) -> None:
                            source=str(sealed)).to_yaml())
     (tmp_path / "key.txt").write_text(secret + "\n")
     (tmp_path / "key.txt").chmod(0o600)
-    unwanted = ("sealer.rotation", "jsonschema", "jinja2", "sealer.signing", "socket")
+    unwanted = ("sealer.rotation", "jsonschema", "jinja2", "sealer.signing", "socket", "typer",
+                "click")
     report = (f"import sys\nfrom sealer.cli import main\ntry:\n    main(sys.argv[1:])\n"
               f"except SystemExit:\n    pass\nprint(','.join(sorted(m for m in sys.modules if "
               f"m.startswith({unwanted!r}))), file=sys.stderr)\n")

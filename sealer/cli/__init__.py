@@ -58,10 +58,16 @@ def _click_errors() -> tuple[type[Exception], type[Exception], type[Exception]]:
 
 
 def _run(argv: Sequence[str] | None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from .fast import resolve
+
+    call = resolve(argv)  # a hot command's documented form: no Typer (sealer.cli.fast)
+    if call is not None:
+        result = call.function(**call.kwargs)
+        return result if isinstance(result, int) else 0
     from .app import command_for
 
     usage_error, no_args, abort = _click_errors()
-    argv = list(sys.argv[1:] if argv is None else argv)
     command = command_for(argv)
     try:
         result = command.main(args=argv, prog_name="sealer", standalone_mode=False)

@@ -1,13 +1,16 @@
-"""The Typer application: one module per group of commands registers itself here."""
+"""The Typer application, built from what the command modules declare (sealer.cli.declare)."""
 
 from __future__ import annotations
 
 import copy
 import functools
+import inspect
+import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import typer
+from typer.core import TyperCommand
 
 from .._version import __version__
 
@@ -52,7 +55,75 @@ from . import (  # noqa: E402,F401  (registration)
     cmd_seal,
     cmd_serve,
     cmd_values,
+    declare,
 )
+
+
+class ExecCommand(TyperCommand):
+    """Everything after the first `--` is the command to run, kept away from option parsing
+    (`words_after_dashdash=True`)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if "--" in args:
+            at = args.index("--")
+            ctx.meta[declare.COMMAND_KEY] = args[at + 1:]
+            args = args[:at]
+        return super().parse_args(ctx, args)
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [*super().collect_usage_pieces(ctx), "--", "CMD", "[ARGS]..."]
+
+
+def _replay(declared: declare.App, into: typer.Typer) -> None:
+    """Register what the command modules declared (sealer.cli.declare) on a Typer app."""
+    for command in declared.commands:
+        settings = dict(command.settings)
+        if settings.pop("words_after_dashdash", False):
+            settings["cls"] = ExecCommand
+        into.command(command.name, **settings)(_typed(command.callback))
+    for name, sub in declared.groups:
+        group = typer.Typer(**sub.settings)
+        _replay(sub, group)
+        into.add_typer(group, name=name)
+
+
+def _typed(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """`callback` as Typer reads it: its declare.Option/Argument/Context annotations turned
+    into typer.Option/Argument/Context (the function itself is left as it is)."""
+    hints = typing.get_type_hints(callback, include_extras=True)
+    converted = {name: _typer_annotation(hint) for name, hint in hints.items()}
+    signature = inspect.signature(callback)
+    parameters = [p.replace(annotation=converted.get(p.name, p.annotation))
+                  for p in signature.parameters.values()]
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        return callback(*args, **kwargs)
+
+    run.__annotations__ = converted
+    run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=parameters, return_annotation=converted.get("return", signature.empty))
+    return run
+
+
+def _typer_annotation(hint: Any) -> Any:
+    if hint is declare.Context:
+        return typer.Context
+    if typing.get_origin(hint) is not typing.Annotated:
+        return hint
+    base, *extras = typing.get_args(hint)
+    out = []
+    for extra in extras:
+        if isinstance(extra, declare.OptionDecl):
+            out.append(typer.Option(*extra.decls, **extra.settings))
+        elif isinstance(extra, declare.ArgumentDecl):
+            out.append(typer.Argument(**extra.settings))
+        else:
+            out.append(extra)
+    return typing.Annotated[(base, *out)]
+
+
+_replay(declare.app, app)
 
 
 def command_for(argv: Sequence[str]) -> Any:

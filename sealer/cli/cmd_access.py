@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
-from .app import app
 from .common import IdentityOption, check_format, identities, note, write_stdout
+from .declare import Argument, Option, app
 
 
 @app.command(epilog="""Examples:
@@ -24,13 +22,13 @@ from .common import IdentityOption, check_format, identities, note, write_stdout
   sealer access diff origin/main..HEAD --fail-on read-gain:prod   # exit 1 on a new prod reader
 """)
 def access(
-    args: Annotated[list[str] | None, typer.Argument(
+    args: Annotated[list[str] | None, Argument(
         metavar="[PATH...] | diff BASE..HEAD [PATH...]",
         help="Sealed files or directories (default: the current directory); or `diff` and "
              "two git revisions.")] = None,
-    fmt: Annotated[str, typer.Option(
+    fmt: Annotated[str, Option(
         "--format", "-f", help="text or json; for diff also sarif and markdown.")] = "text",
-    fail_on: Annotated[list[str] | None, typer.Option(
+    fail_on: Annotated[list[str] | None, Option(
         "--fail-on", metavar="read-gain[:ENV]",
         help="diff: exit 1 when a principal gains read (in environment ENV). "
              "Repeatable.")] = None,
@@ -86,13 +84,13 @@ def _diff(items: list[str], fmt: str, fail_on: list[str]) -> int:
   sealer report -o report.html --exposure   # with your key: what removed recipients know
 """)
 def report(
-    paths: Annotated[list[Path] | None, typer.Argument(
+    paths: Annotated[list[Path] | None, Argument(
         metavar="[PATH...]", help="Sealed files or directories (default: the current "
                                   "directory).")] = None,
-    output: Annotated[Path, typer.Option(
+    output: Annotated[Path, Option(
         "--output", "-o", metavar="FILE", help="Where to write the HTML page.")] = Path(
         "report.html"),
-    with_exposure: Annotated[bool, typer.Option(
+    with_exposure: Annotated[bool, Option(
         "--exposure", help="Add the exposure list (`sealer exposure`): needs a key that "
                            "opens the history.")] = False,
     identity: IdentityOption = None,
@@ -120,10 +118,10 @@ def report(
   sealer exposure --format json | jq -r '.exposures[] | "\\(.file) \\(.key)"' | sort -u
 """)
 def exposure(
-    paths: Annotated[list[Path] | None, typer.Argument(
+    paths: Annotated[list[Path] | None, Argument(
         metavar="[PATH...]", help="Sealed files or directories (default: the current "
                                   "directory).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    fmt: Annotated[str, Option("--format", "-f", help="text or json.")] = "text",
     identity: IdentityOption = None,
 ) -> int:
     """For each current value, who is no longer a recipient but could know it: the same value

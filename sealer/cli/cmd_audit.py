@@ -5,16 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
-from .app import app
 from .common import check_format, dump, note, write_stdout
+from .declare import App, Option, app
 
-audit_app = typer.Typer(help="Inspect the hash-chained log of every decryption.",
+audit_app = App(help="Inspect the hash-chained log of every decryption.",
                         no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
-LogOption = Annotated[Path | None, typer.Option(
+LogOption = Annotated[Path | None, Option(
     "--log", metavar="FILE", help="The audit log (default: $SEALER_AUDIT_LOG, else "
                                   "$XDG_STATE_HOME/sealer/audit.log).")]
 
@@ -64,12 +62,12 @@ def repair(log: LogOption = None) -> int:
 """)
 def show(
     log: LogOption = None,
-    file: Annotated[Path | None, typer.Option(help="Only this sealed file.")] = None,
-    key: Annotated[str | None, typer.Option(help="Only entries naming this key path.")] = None,
-    identity: Annotated[str | None, typer.Option(
+    file: Annotated[Path | None, Option(help="Only this sealed file.")] = None,
+    key: Annotated[str | None, Option(help="Only entries naming this key path.")] = None,
+    identity: Annotated[str | None, Option(
         help="Only this recipient (public key, or its beginning).")] = None,
-    since: Annotated[str | None, typer.Option(help="Only from this time (ISO 8601).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    since: Annotated[str | None, Option(help="Only from this time (ISO 8601).")] = None,
+    fmt: Annotated[str, Option("--format", "-f", help="text or json.")] = "text",
 ) -> None:
     """List audit entries, filtered by file, key, identity or time."""
     from ..audit import entries, log_path

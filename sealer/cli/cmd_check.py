@@ -6,10 +6,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
-from .app import app
 from .common import IdentityOption, check_format, identities, write_stdout
+from .declare import Argument, Option, app
 
 if TYPE_CHECKING:
     from ..policy import Finding
@@ -34,40 +32,40 @@ if TYPE_CHECKING:
   sealer check --hook secrets/db.sealed.yaml   # as the pre-commit hook runs it
 """)
 def check(
-    paths: Annotated[list[Path] | None, typer.Argument(
+    paths: Annotated[list[Path] | None, Argument(
         metavar="[PATH]...", help="Sealed files or directories (default: .).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f",
+    fmt: Annotated[str, Option("--format", "-f",
                                      help="text, json, sarif or github.")] = "text",
-    decrypt: Annotated[bool, typer.Option(
+    decrypt: Annotated[bool, Option(
         "--decrypt", help="Also open each file: verify its MAC and validate values against "
                           "their schemas (needs an identity).")] = False,
-    staged: Annotated[bool, typer.Option(
+    staged: Annotated[bool, Option(
         "--staged", help="Check the git index, not the working tree, and refuse rollbacks "
                          "(serial going down) and replaced files.")] = False,
-    hook: Annotated[bool, typer.Option(
+    hook: Annotated[bool, Option(
         "--hook", help="As a pre-commit hook: check the files named (default: the staged "
                        "ones) in the working tree, and their staged versions where those "
                        "differ; a sealer.yaml, or a schema it names, stands for every sealed "
                        "file below it. Rollback rules compare with --base, else "
                        "$PRE_COMMIT_FROM_REF, else HEAD.")] = False,
-    no_plaintext: Annotated[bool, typer.Option(
+    no_plaintext: Annotated[bool, Option(
         "--no-plaintext", help="With --staged or --hook: instead look at every file for "
                                "plaintext secrets (where sealer.yaml expects a sealed file, "
                                "sealer's rendered outputs, the plaintext beside its sealed "
                                "file) and for private keys and well-known tokens.")] = False,
-    base: Annotated[str | None, typer.Option(
+    base: Annotated[str | None, Option(
         "--base", metavar="REV", help="Compare each file with its version at this git "
                                       "revision (e.g. origin/main in CI): a serial going down "
                                       "or a changed file id is an error.")] = None,
-    allow_replace: Annotated[bool, typer.Option(
+    allow_replace: Annotated[bool, Option(
         "--allow-replace", help="With --staged or --base: accept a sealed file whose id "
                                 "changed (after "
                                 "seal --replace). Also SEALER_ALLOW_REPLACE=1.")] = False,
-    allow_rekey: Annotated[bool, typer.Option(
+    allow_rekey: Annotated[bool, Option(
         "--allow-rekey", help="With --staged or --base: accept a changed data key without a "
                               "signer's signature (after your own rekey). Also "
                               "SEALER_ALLOW_REKEY=1.")] = False,
-    list_schemas: Annotated[bool, typer.Option(
+    list_schemas: Annotated[bool, Option(
         "--list-schemas", help="Print the built-in schema names and exit.")] = False,
     identity: IdentityOption = None,
 ) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .app import app
 from .common import (
     AllowRevertOption,
     FileArgument,
@@ -15,6 +14,7 @@ from .common import (
 )
 from .common import identities as load_identities
 from .common import recipients as load_recipients
+from .declare import app
 
 
 @app.command(epilog="""Examples:

@@ -5,12 +5,10 @@ from __future__ import annotations
 import sys
 from typing import Annotated, Any
 
-import typer
-
-from .app import app
 from .common import check_format, dump, write_stdout
+from .declare import App, Argument, Option, app
 
-gen_app = typer.Typer(
+gen_app = App(
     help="Print a new random value: a password, token, bytes, UUID, SSH key pair or TLS "
          "certificate. Pipe it into `sealer set` to store it without it touching the disk.",
     no_args_is_help=True,
@@ -18,7 +16,7 @@ gen_app = typer.Typer(
 )
 app.add_typer(gen_app, name="gen")
 
-FormatOption = Annotated[str, typer.Option("--format", "-f", help="yaml (default) or json.")]
+FormatOption = Annotated[str, Option("--format", "-f", help="yaml (default) or json.")]
 
 
 def _print_text(value: str) -> None:
@@ -40,22 +38,22 @@ def _print_tree(value: dict[str, Any], fmt: str) -> None:
   sealer gen password --exclude-characters '/@"' | sealer set app.sealed.yaml db.password
 """)
 def password(
-    length: Annotated[int, typer.Option("--length", "-l", help="Length, 1 to 4096.")] = 32,
-    exclude_characters: Annotated[str, typer.Option(
+    length: Annotated[int, Option("--length", "-l", help="Length, 1 to 4096.")] = 32,
+    exclude_characters: Annotated[str, Option(
         "--exclude-characters", "-x", metavar="CHARS",
         help="Characters never to use.")] = "",
-    exclude_numbers: Annotated[bool, typer.Option("--exclude-numbers", help="No digits.")
+    exclude_numbers: Annotated[bool, Option("--exclude-numbers", help="No digits.")
                                ] = False,
-    exclude_punctuation: Annotated[bool, typer.Option(
+    exclude_punctuation: Annotated[bool, Option(
         "--exclude-punctuation", help="No punctuation (!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~).")
     ] = False,
-    exclude_uppercase: Annotated[bool, typer.Option("--exclude-uppercase",
+    exclude_uppercase: Annotated[bool, Option("--exclude-uppercase",
                                                     help="No upper-case letters.")] = False,
-    exclude_lowercase: Annotated[bool, typer.Option("--exclude-lowercase",
+    exclude_lowercase: Annotated[bool, Option("--exclude-lowercase",
                                                     help="No lower-case letters.")] = False,
-    include_space: Annotated[bool, typer.Option("--include-space",
+    include_space: Annotated[bool, Option("--include-space",
                                                 help="Spaces may appear too.")] = False,
-    require_each: Annotated[bool, typer.Option(
+    require_each: Annotated[bool, Option(
         "--require-each-included-type/--no-require-each-included-type",
         help="At least one character of every included type.")] = True,
 ) -> None:
@@ -80,7 +78,7 @@ def password(
   sealer gen token --bytes 48 | sealer set app.sealed.yaml api.token
 """)
 def token(
-    nbytes: Annotated[int, typer.Option("--bytes", "-n", metavar="N",
+    nbytes: Annotated[int, Option("--bytes", "-n", metavar="N",
                                         help="Random bytes to encode.")] = 32,
 ) -> None:
     """Print a random URL-safe token: random bytes as base64url, without padding."""
@@ -96,9 +94,9 @@ def token(
   sealer gen bytes | sealer set app.sealed.yaml session.key --type bytes
 """)
 def bytes_(
-    count: Annotated[int, typer.Option("--count", "-n", metavar="N",
+    count: Annotated[int, Option("--count", "-n", metavar="N",
                                        help="How many bytes.")] = 32,
-    force: Annotated[bool, typer.Option("--force", help="Print them to a terminal anyway.")
+    force: Annotated[bool, Option("--force", help="Print them to a terminal anyway.")
                      ] = False,
 ) -> None:
     """Print random bytes, raw. Refuses to write them to a terminal unless --force."""
@@ -122,7 +120,7 @@ def uuid() -> None:
   sealer gen ssh-ed25519 -f json | jq -r .public_key
 """)
 def ssh_ed25519(
-    comment: Annotated[str, typer.Option("--comment", "-C", help="Comment on the public key.")
+    comment: Annotated[str, Option("--comment", "-C", help="Comment on the public key.")
                        ] = "",
     fmt: FormatOption = "yaml",
 ) -> None:
@@ -139,13 +137,13 @@ def ssh_ed25519(
   sealer gen tls-self-signed localhost | sealer set app.sealed.yaml tls --type yaml
 """)
 def tls_self_signed(
-    common_name: Annotated[str, typer.Argument(metavar="COMMON_NAME",
+    common_name: Annotated[str, Argument(metavar="COMMON_NAME",
                                                help="Subject common name, e.g. db.internal.")],
-    days: Annotated[int, typer.Option("--days", help="Validity in days.")] = 365,
-    dns: Annotated[list[str] | None, typer.Option(
+    days: Annotated[int, Option("--days", help="Validity in days.")] = 365,
+    dns: Annotated[list[str] | None, Option(
         "--dns", metavar="NAME", help="Subject alternative name (DNS name or IP address); "
                                       "repeatable. Default: the common name.")] = None,
-    key_type: Annotated[str, typer.Option(
+    key_type: Annotated[str, Option(
         "--key-type", help="ec-p256 (default), rsa-2048 or ed25519.")] = "ec-p256",
     fmt: FormatOption = "yaml",
 ) -> None:

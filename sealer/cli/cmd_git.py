@@ -5,19 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
-from .app import app
 from .common import IdentityOption, note, write_stdout
+from .declare import App, Argument, app
 
-git_app = typer.Typer(help="Make git diff and merge sealed files key by key.",
+git_app = App(help="Make git diff and merge sealed files key by key.",
                       no_args_is_help=True)
 app.add_typer(git_app, name="git")
 
 
 @git_app.command("setup", epilog="Example:\n\n  sealer git setup     # then: git diff, git merge")
 def setup(
-    repository: Annotated[Path, typer.Argument(help="The repository (default: .).")] = Path("."),
+    repository: Annotated[Path, Argument(help="The repository (default: .).")] = Path("."),
 ) -> None:
     """Register sealer's diff and merge drivers for *.sealed.yaml in this repository.
 
@@ -34,7 +32,7 @@ def setup(
 @git_app.command("textconv",
                  epilog="Example (what git runs):\n\n  sealer git textconv app.sealed.yaml")
 def textconv(
-    file: Annotated[Path, typer.Argument(help="A sealed file (git passes a temporary copy).")],
+    file: Annotated[Path, Argument(help="A sealed file (git passes a temporary copy).")],
     identity: IdentityOption = None,
 ) -> None:
     """Print a sealed file for `git diff`: values when your key opens it, else a redacted view."""
@@ -52,10 +50,10 @@ def textconv(
 @git_app.command("merge-driver", epilog="Example (what git runs):\n\n"
                  "  sealer git merge-driver %O %A %B %P")
 def merge_driver(
-    base: Annotated[Path, typer.Argument(help="%O: the common ancestor.")],
-    ours: Annotated[Path, typer.Argument(help="%A: our version; the result is written here.")],
-    theirs: Annotated[Path, typer.Argument(help="%B: their version.")],
-    name: Annotated[str, typer.Argument(help="%P: the file's path in the repository.")] = "",
+    base: Annotated[Path, Argument(help="%O: the common ancestor.")],
+    ours: Annotated[Path, Argument(help="%A: our version; the result is written here.")],
+    theirs: Annotated[Path, Argument(help="%B: their version.")],
+    name: Annotated[str, Argument(help="%P: the file's path in the repository.")] = "",
     identity: IdentityOption = None,
 ) -> None:
     """Three-way merge of a sealed file, key by key, sealed once; exit 1 on a real conflict."""

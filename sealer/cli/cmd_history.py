@@ -6,10 +6,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
-from .app import app
 from .common import check_format, dump, write_stdout
+from .declare import Argument, Option, app
 
 if TYPE_CHECKING:
     from ..git.history import Change
@@ -24,14 +22,14 @@ if TYPE_CHECKING:
   sealer history --all secrets/prod --since 30d     # who changed prod secrets lately
 """)
 def history(
-    paths: Annotated[list[Path] | None, typer.Argument(
+    paths: Annotated[list[Path] | None, Argument(
         metavar="[FILE [KEY] | PATH...]", help="A sealed file and optionally a key path; with "
                                                "--all, directories to limit to.")] = None,
-    all_files: Annotated[bool, typer.Option(
+    all_files: Annotated[bool, Option(
         "--all", help="Every sealed file in the repository.")] = False,
-    since: Annotated[str | None, typer.Option(
+    since: Annotated[str | None, Option(
         help="Only the last N hours, days or weeks: 12h, 30d, 2w.")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    fmt: Annotated[str, Option("--format", "-f", help="text or json.")] = "text",
 ) -> None:
     """Each commit that changed sealed files: author, date, commit, serial, and which keys were
     added, removed or changed. Needs no key: a ciphertext changes only when its value does."""

@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
-from .app import app
 from .common import IdentityOption, RecipientOption, RecipientsFileOption, identities, note
+from .declare import App, Argument, Option, app
 
-importing = typer.Typer(help="Bring secrets from other tools into sealer (SOPS).",
+importing = App(help="Bring secrets from other tools into sealer (SOPS).",
                         no_args_is_help=True)
 app.add_typer(importing, name="import")
 
@@ -24,23 +22,23 @@ app.add_typer(importing, name="import")
   sealer import sops --in-place secrets/            # a tree: SOPS files become sealed files
 """)
 def sops(
-    paths: Annotated[list[Path], typer.Argument(
+    paths: Annotated[list[Path], Argument(
         metavar="PATH...", help="SOPS files, or directories to search for them.")],
-    output: Annotated[Path | None, typer.Option(
+    output: Annotated[Path | None, Option(
         "--output", "-o", metavar="FILE", help="Sealed output (one SOPS file only). "
                                               "Default: NAME.sealed.yaml beside it.")] = None,
     recipient: RecipientOption = None,
     recipients_file: RecipientsFileOption = None,
     identity: IdentityOption = None,
-    input_type: Annotated[str | None, typer.Option(
+    input_type: Annotated[str | None, Option(
         "--input-type", metavar="STORE", help="yaml, json, dotenv, ini or binary. Default: "
                                               "from the extension, as sops does.")] = None,
-    in_place: Annotated[bool, typer.Option(
+    in_place: Annotated[bool, Option(
         "--in-place", help="Remove each SOPS file once its sealed form is written.")] = False,
-    keep_going: Annotated[bool, typer.Option(
+    keep_going: Annotated[bool, Option(
         "--continue", help="Import the files that can be imported even when others "
                            "cannot.")] = False,
-    accept_unauthenticated: Annotated[bool, typer.Option(
+    accept_unauthenticated: Annotated[bool, Option(
         "--accept-unauthenticated", help="Import values the SOPS MAC does not authenticate "
                                          "(clear values, nulls, empty strings), after "
                                          "reviewing them; each is listed.")] = False,
@@ -69,7 +67,7 @@ def sops(
     for source, error in report.failed:
         note(f"{source}: not imported: {error.message}")
     if report.failed:
-        raise typer.Exit(EXIT_ERROR)
+        raise SystemExit(EXIT_ERROR)
 
 
 @importing.command("sops-config", epilog="""Examples:
@@ -79,8 +77,8 @@ def sops(
   sealer import sops-config .sops.yaml -o -         # print it instead
 """)
 def sops_config(
-    path: Annotated[Path, typer.Argument(metavar="FILE", help="A .sops.yaml.")],
-    output: Annotated[Path | None, typer.Option(
+    path: Annotated[Path, Argument(metavar="FILE", help="A .sops.yaml.")],
+    output: Annotated[Path | None, Option(
         "--output", "-o", metavar="FILE", help="Where to write ('-' = stdout). Default: "
                                               "sealer.yaml beside FILE.")] = None,
 ) -> None:

@@ -5,10 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
-from .app import app
-
 if TYPE_CHECKING:
     from ..keys import Recipient
 from .common import (
@@ -23,6 +19,7 @@ from .common import (
     recipients,
     write_stdout,
 )
+from .declare import App, Argument, Option, app
 
 
 @app.command(epilog="""Examples:
@@ -36,14 +33,14 @@ from .common import (
   sealer keygen --pq -o me-pq.key       # post-quantum: prints age1pq1…
 """)
 def keygen(
-    output: Annotated[Path | None, typer.Option(
+    output: Annotated[Path | None, Option(
         "--output", "-o", metavar="FILE",
         help="Where to write the identity. Default: $XDG_CONFIG_HOME/sealer/keys.txt.")] = None,
-    pq: Annotated[bool, typer.Option(
+    pq: Annotated[bool, Option(
         "--pq", help="Make a post-quantum hybrid key (ML-KEM-768 + X25519, age1pq1…), as "
                      "`age-keygen -pq` does. A file's recipients must all be post-quantum or "
                      "all classical.")] = False,
-    signing: Annotated[bool, typer.Option(
+    signing: Annotated[bool, Option(
         "--signing", help="Make a signing key instead (Ed25519, OpenSSH format) for "
                           "SEALER_SIGNING_KEY; needs -o. Prints the public line for "
                           "allowed_signers and sealer.yaml.")] = False,
@@ -74,7 +71,7 @@ def keygen(
     write_stdout(public + "\n")
 
 
-recipients_app = typer.Typer(
+recipients_app = App(
     help="List, add or remove the recipients (public keys) a sealed file is encrypted for.",
     no_args_is_help=True,
 )
@@ -100,7 +97,7 @@ def _wanted(recipient: list[str] | None, recipients_file: list[Path] | None, fil
 """)
 def recipients_list(
     files: FilesArgument,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json (a list of "
+    fmt: Annotated[str, Option("--format", "-f", help="text or json (a list of "
                                                             "{file, recipient}, and group in "
                                                             "files with key groups).")] = "text",
 ) -> None:
@@ -210,15 +207,15 @@ def sign(files: FilesArgument, identity: IdentityOption = None) -> None:
   sealer init --no-sign              # no signatures (check will warn about it)
 """)
 def init(
-    directory: Annotated[Path, typer.Argument(help="Where sealer.yaml goes (default: .).")
+    directory: Annotated[Path, Argument(help="Where sealer.yaml goes (default: .).")
                          ] = Path("."),
-    recipient: Annotated[str | None, typer.Option(
+    recipient: Annotated[str | None, Option(
         "--recipient", "-r", help="Your public key (default: your identity's, or a new one).")
                          ] = None,
-    signing_key: Annotated[Path | None, typer.Option(
+    signing_key: Annotated[Path | None, Option(
         "--signing-key", metavar="FILE", help="The private key that will sign (default: "
         "$SEALER_SIGNING_KEY, ~/.ssh/id_ed25519, or a new sealer signing key).")] = None,
-    no_sign: Annotated[bool, typer.Option(
+    no_sign: Annotated[bool, Option(
         "--no-sign", help="Do not require signatures (anyone with the public keys can then "
                           "write files readers accept).")] = False,
 ) -> None:

@@ -6,30 +6,26 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import typer
-from typer.core import TyperCommand
-
-from .app import app
 from .common import IdentityOption, identities, note, write_stdout
+from .declare import COMMAND_KEY, Argument, Context, Option, app
 
 if TYPE_CHECKING:
     from ..render import NameRule, Rendered, RenderSpec
 
-COMMAND_KEY = "sealer.exec.command"
 
-AllowOverrideOption = Annotated[bool, typer.Option(
+AllowOverrideOption = Annotated[bool, Option(
     "--allow-override", help="Let a later file redefine keys of an earlier one (an overlay). "
                              "Without it a key defined twice is an error.")]
-SelectOption = Annotated[str | None, typer.Option(
+SelectOption = Annotated[str | None, Option(
     "--select", metavar="KEY.PATH", help="Use only the mapping at this key path.")]
-PrefixOption = Annotated[str, typer.Option(
+PrefixOption = Annotated[str, Option(
     "--prefix", metavar="TEXT", help="Put this in front of every name (e.g. APP_).")]
-SeparatorOption = Annotated[str, typer.Option(
+SeparatorOption = Annotated[str, Option(
     "--separator", metavar="TEXT", help="Join nested keys with this (default _): "
                                         "db.password -> db_password.")]
-UpperOption = Annotated[bool, typer.Option(
+UpperOption = Annotated[bool, Option(
     "--upper", help="Uppercase the names made from keys: DB_PASSWORD.")]
-AllowEnvOption = Annotated[list[str] | None, typer.Option(
+AllowEnvOption = Annotated[list[str] | None, Option(
     "--allow-env", metavar="NAME",
     help="Let a secret be the variable NAME although it changes how programs run (PATH, HOME, "
          "LD_*, PYTHON*, NODE_OPTIONS, …; see docs/RENDER.md). Repeatable. Only the command "
@@ -57,32 +53,32 @@ AllowEnvOption = Annotated[list[str] | None, typer.Option(
   sealer render --env prod                   # every prod target named in sealer.yaml
 """)
 def render(
-    files: Annotated[list[Path] | None, typer.Argument(
+    files: Annotated[list[Path] | None, Argument(
         metavar="[FILE]...", help="Sealed files, merged in order ('-' = stdin), or use "
                                   "--env/--target.")
     ] = None,
-    env: Annotated[str | None, typer.Option(
+    env: Annotated[str | None, Option(
         "--env", metavar="ENV", help="Build every target of this environment in sealer.yaml.")
     ] = None,
-    target: Annotated[list[str] | None, typer.Option(
+    target: Annotated[list[str] | None, Option(
         "--target", metavar="NAME", help="Build this named target of sealer.yaml. Repeatable.")
     ] = None,
-    fmt: Annotated[str | None, typer.Option(
+    fmt: Annotated[str | None, Option(
         "--format", "-f", metavar="FORMAT",
         help="dotenv, dotenv-literal (values verbatim, for docker --env-file and kubectl "
              "--from-env-file), shell, systemd, json, yaml, k8s (a Secret manifest), template, "
              "github, files (one file per secret in the directory -o DIR), or sops (a SOPS "
              "file for the age recipients the files share).")] = None,
-    output: Annotated[Path | None, typer.Option(
+    output: Annotated[Path | None, Option(
         "--output", "--out", "-o", metavar="FILE",
         help="Write here, atomically, mode 0600 (new directories 0700); - prints to stdout, as "
              "--stdout. files: the directory. github: default $GITHUB_ENV or "
              "$GITHUB_OUTPUT.")] = None,
-    stdout: Annotated[bool, typer.Option(
+    stdout: Annotated[bool, Option(
         "--stdout", help="Print instead of writing a file (refused to a terminal).")] = False,
-    force: Annotated[bool, typer.Option(
+    force: Annotated[bool, Option(
         "--force", help="With --stdout: print secrets to a terminal all the same.")] = False,
-    check: Annotated[bool, typer.Option(
+    check: Annotated[bool, Option(
         "--check", help="Write nothing; exit 1 if the output file differs from what would be "
                         "written (no values are printed).")] = False,
     allow_override: AllowOverrideOption = False,
@@ -90,25 +86,25 @@ def render(
     prefix: PrefixOption = "",
     separator: SeparatorOption = "_",
     upper: UpperOption = False,
-    name: Annotated[str | None, typer.Option(
+    name: Annotated[str | None, Option(
         "--name", metavar="NAME",
         help="k8s: the Secret's name (default: the first file's name).")] = None,
-    namespace: Annotated[str | None, typer.Option(
+    namespace: Annotated[str | None, Option(
         "--namespace", metavar="NAMESPACE", help="k8s: the Secret's namespace.")] = None,
-    kind: Annotated[str, typer.Option(
+    kind: Annotated[str, Option(
         "--type", metavar="TYPE", help="k8s: Opaque, kubernetes.io/tls, kubernetes.io/basic-auth, "
                        "kubernetes.io/dockerconfigjson, ….")] = "Opaque",
-    label: Annotated[list[str] | None, typer.Option(
+    label: Annotated[list[str] | None, Option(
         "--label", metavar="KEY=VALUE", help="k8s: a label. Repeatable.")] = None,
-    annotation: Annotated[list[str] | None, typer.Option(
+    annotation: Annotated[list[str] | None, Option(
         "--annotation", metavar="KEY=VALUE", help="k8s: an annotation. Repeatable.")] = None,
-    string_data: Annotated[bool, typer.Option(
+    string_data: Annotated[bool, Option(
         "--string-data", help="k8s: values as text in stringData instead of base64 in "
                               "data.")] = False,
-    template: Annotated[Path | None, typer.Option(
+    template: Annotated[Path | None, Option(
         "--template", "-t", metavar="FILE",
         help="A Jinja2 template (implies --format template).")] = None,
-    github_output: Annotated[bool, typer.Option(
+    github_output: Annotated[bool, Option(
         "--github-output", help="github: step outputs ($GITHUB_OUTPUT) instead of environment "
                                 "variables ($GITHUB_ENV).")] = False,
     allow_env: AllowEnvOption = None,
@@ -190,7 +186,7 @@ def _render_targets(env: str | None, names: list[str], *, check: bool, ids: Any,
         for r in stale:
             note(f"{r.output}: out of date")
         if stale:
-            raise typer.Exit(1)
+            raise SystemExit(1)
         note(f"{len(rendered)} target(s) up to date")
         return
     for r in rendered:
@@ -312,21 +308,7 @@ def _written(files: list[Path], rendered: Rendered) -> str:
 # -- exec --------------------------------------------------------------------------------------
 
 
-class ExecCommand(TyperCommand):
-    """Everything after the first `--` is the command to run, kept away from option parsing."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if "--" in args:
-            at = args.index("--")
-            ctx.meta[COMMAND_KEY] = args[at + 1:]
-            args = args[:at]
-        return super().parse_args(ctx, args)
-
-    def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        return [*super().collect_usage_pieces(ctx), "--", "CMD", "[ARGS]..."]
-
-
-@app.command("exec", cls=ExecCommand, epilog="""Examples:
+@app.command("exec", words_after_dashdash=True, epilog="""Examples:
 
   sealer exec app.sealed.yaml -- ./manage.py migrate
 
@@ -341,13 +323,13 @@ class ExecCommand(TyperCommand):
   sealer exec app.sealed.yaml --select gcp --file json:key.json -- ./app --credentials {}
 """)
 def exec_(
-    ctx: typer.Context,
-    files: Annotated[list[Path], typer.Argument(
+    ctx: Context,
+    files: Annotated[list[Path], Argument(
         metavar="FILE...", help="Sealed files, merged in order ('-' = stdin).")],
-    clean_env: Annotated[bool, typer.Option(
+    clean_env: Annotated[bool, Option(
         "--clean-env", help="Give the command only the secrets, not this environment (the "
                             "command is still looked up in the current PATH).")] = False,
-    keep_key_env: Annotated[bool, typer.Option(
+    keep_key_env: Annotated[bool, Option(
         "--keep-key-env", help="Pass on SEALER_IDENTITY, SEALER_IDENTITY_FILE, SOPS_AGE_KEY "
                                "and SOPS_AGE_KEY_FILE (removed by default).")] = False,
     allow_override: AllowOverrideOption = False,
@@ -356,7 +338,7 @@ def exec_(
     separator: SeparatorOption = "_",
     upper: UpperOption = False,
     allow_env: AllowEnvOption = None,
-    file: Annotated[str | None, typer.Option(
+    file: Annotated[str | None, Option(
         "--file", metavar="FORMAT[:NAME]",
         help="Hand the command a file instead of variables: the secrets rendered as FORMAT "
              "(a render format but template and github: dotenv, json, k8s, files, …) in a "

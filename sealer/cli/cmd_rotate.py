@@ -7,12 +7,10 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import typer
-
-from .app import app
 from .common import FileArgument, IdentityOption, check_format, dump, identities, note, write_stdout
+from .declare import App, Argument, Option, app
 
-rotation = typer.Typer(help="Rotation settings and due dates.", no_args_is_help=True)
+rotation = App(help="Rotation settings and due dates.", no_args_is_help=True)
 app.add_typer(rotation, name="rotation")
 
 
@@ -35,34 +33,34 @@ app.add_typer(rotation, name="rotation")
   sealer rotate --exposed secrets/                # what a removed recipient could know
 """)
 def rotate(
-    args: Annotated[list[str] | None, typer.Argument(
+    args: Annotated[list[str] | None, Argument(
         metavar="FILE KEY.PATH | --due [PATH...]",
         help="The sealed file and the secret; with --due or --exposed, files or "
              "directories.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted rotation.")
+    resume: Annotated[bool, Option("--resume", help="Continue an interrupted rotation.")
                       ] = False,
-    abandon: Annotated[bool, typer.Option("--abandon", help="Drop the PENDING version (and put "
+    abandon: Annotated[bool, Option("--abandon", help="Drop the PENDING version (and put "
                                                             "CURRENT back on the target).")
                        ] = False,
-    due: Annotated[bool, typer.Option(
+    due: Annotated[bool, Option(
         "--due", help="Rotate every due secret in the given files or directories (default: "
                       "the current directory), continuing past failures.")] = False,
-    exposed: Annotated[bool, typer.Option(
+    exposed: Annotated[bool, Option(
         "--exposed", help="Like --due, for the secrets whose current values a former "
                           "recipient could know (`sealer exposure`); needs your key.")
     ] = False,
-    fmt: Annotated[str, typer.Option(
+    fmt: Annotated[str, Option(
         "--format", "-f", help="With --due: text, or json (a list of {file, key, result, "
                                "error} on stdout).")] = "text",
-    commit: Annotated[bool, typer.Option(
+    commit: Annotated[bool, Option(
         "--commit", help="With --due: commit each finished rotation on its own (the message "
                          "names the file, key and version, never a value).")] = False,
-    push: Annotated[bool, typer.Option(
+    push: Annotated[bool, Option(
         "--push", help="With --commit: push once all rotations are done.")] = False,
-    remote: Annotated[str | None, typer.Option(
+    remote: Annotated[str | None, Option(
         "--remote", metavar="NAME", help="With --push: the remote (default: the branch's "
                                          "upstream).")] = None,
-    wait_for: Annotated[str | None, typer.Option(
+    wait_for: Annotated[str | None, Option(
         "--wait-for", metavar="CMD", help="Run CMD after test and finish only when it exits 0 "
                                           "(e.g. a deploy hook); it gets $SEALER_ROTATION_FILE, "
                                           "_KEY and _VERSION.")] = None,
@@ -170,11 +168,11 @@ def _rotate_exposed(paths: list[Path], ids: Any, *, commit: bool,
   sealer rotation status app.sealed.yaml --format json --due-within 14d
 """)
 def status(
-    paths: Annotated[list[Path] | None, typer.Argument(metavar="[PATH...]",
+    paths: Annotated[list[Path] | None, Argument(metavar="[PATH...]",
                                                        help="Sealed files or directories.")
                      ] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
-    due_within: Annotated[str, typer.Option("--due-within", help="What counts as due soon.")
+    fmt: Annotated[str, Option("--format", "-f", help="text or json.")] = "text",
+    due_within: Annotated[str, Option("--due-within", help="What counts as due soon.")
                           ] = "7d",
 ) -> int:
     """Last rotation, next window and state of every secret with rotation settings.
@@ -225,39 +223,39 @@ def _table(rows: list[Any]) -> str:
 """)
 def configure(
     file: FileArgument,
-    key: Annotated[str, typer.Argument(metavar="KEY.PATH", help="The secret.")],
-    every: Annotated[str | None, typer.Option("--every", help="Interval: 12h, 30d, 12w.")
+    key: Annotated[str, Argument(metavar="KEY.PATH", help="The secret.")],
+    every: Annotated[str | None, Option("--every", help="Interval: 12h, 30d, 12w.")
                      ] = None,
-    schedule: Annotated[str | None, typer.Option(
+    schedule: Annotated[str | None, Option(
         "--schedule", metavar="EXPR", help="Instead of --every, AWS's rate(N hours|days) or "
                                            "cron(0 H DOM MON DOW *), in UTC.")] = None,
-    duration: Annotated[str | None, typer.Option(
+    duration: Annotated[str | None, Option(
         "--duration", help="Rotation window from the scheduled time, 1h-24h (AWS's Duration; "
                            "default 1h for hourly schedules, else to the end of the day).")
                         ] = None,
-    rotate_immediately: Annotated[bool, typer.Option(
+    rotate_immediately: Annotated[bool, Option(
         "--rotate-immediately/--no-rotate-immediately",
         help="Rotate once now, as AWS's RotateImmediately (default), or only record the "
              "schedule.")] = True,
-    rotator: Annotated[str | None, typer.Option("--rotator", help="postgres, mysql or command; "
+    rotator: Annotated[str | None, Option("--rotator", help="postgres, mysql or command; "
                                                 "without it, rotate only generates a value.")
                        ] = None,
-    strategy: Annotated[str | None, typer.Option(
+    strategy: Annotated[str | None, Option(
         "--strategy", help="postgres, mysql: single-user or alternating-users.")] = None,
-    admin: Annotated[str | None, typer.Option(
+    admin: Annotated[str | None, Option(
         "--admin", metavar="REF",
         help="postgres, mysql: admin credential, KEYPATH or OTHERFILE#KEYPATH.")] = None,
-    command: Annotated[list[str] | None, typer.Option("--command", metavar="PROG",
+    command: Annotated[list[str] | None, Option("--command", metavar="PROG",
                                                       help="command: argv, repeatable.")] = None,
-    generator: Annotated[str | None, typer.Option("--generator",
+    generator: Annotated[str | None, Option("--generator",
                                                   help="Generator kind (default password).")
                          ] = None,
-    length: Annotated[int | None, typer.Option(
+    length: Annotated[int | None, Option(
         "--length", help="Length of generated passwords (for postgres, mysql: the new ones)."
     )] = None,
-    exclude_characters: Annotated[str | None, typer.Option(
+    exclude_characters: Annotated[str | None, Option(
         "--exclude-characters", help="Characters generated passwords must not contain.")] = None,
-    keep: Annotated[int | None, typer.Option(
+    keep: Annotated[int | None, Option(
         "--keep", help="Unlabelled earlier versions kept (default: sealer.yaml keep_versions, "
                        "else 3).")] = None,
     identity: IdentityOption = None,
@@ -300,8 +298,8 @@ def configure(
 """)
 def versions(
     file: FileArgument,
-    key: Annotated[str | None, typer.Argument(metavar="[KEY.PATH]", help="One secret.")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    key: Annotated[str | None, Argument(metavar="[KEY.PATH]", help="One secret.")] = None,
+    fmt: Annotated[str, Option("--format", "-f", help="text or json.")] = "text",
 ) -> None:
     """List the versions of rotated secrets: ids, labels, creation times (never values)."""
     from ..document import read_sealed
@@ -339,13 +337,13 @@ def versions(
 """)
 def stage(
     file: FileArgument,
-    key: Annotated[str, typer.Argument(metavar="KEY.PATH", help="The rotated secret.")],
-    label: Annotated[str, typer.Argument(metavar="LABEL",
+    key: Annotated[str, Argument(metavar="KEY.PATH", help="The rotated secret.")],
+    label: Annotated[str, Argument(metavar="LABEL",
                                          help="CURRENT, PREVIOUS or a label of your own.")],
-    to: Annotated[str | None, typer.Option(
+    to: Annotated[str | None, Option(
         "--to", metavar="VERSION", help="Attach the label to this version (an id, or a label "
                                         "it has, e.g. PREVIOUS).")] = None,
-    from_: Annotated[str | None, typer.Option(
+    from_: Annotated[str | None, Option(
         "--from", metavar="VERSION", help="Remove the label from this version.")] = None,
     identity: IdentityOption = None,
 ) -> None:
@@ -373,7 +371,7 @@ def stage(
 """)
 def rollback(
     file: FileArgument,
-    key: Annotated[str, typer.Argument(metavar="KEY.PATH", help="The secret.")],
+    key: Annotated[str, Argument(metavar="KEY.PATH", help="The secret.")],
     identity: IdentityOption = None,
 ) -> None:
     """Make PREVIOUS the CURRENT value again (and CURRENT the PREVIOUS).

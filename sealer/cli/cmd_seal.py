@@ -6,9 +6,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
-from .app import app
 from .common import (
     AllowRevertOption,
     FileOnlyOption,
@@ -24,6 +21,7 @@ from .common import (
     write_intent,
     write_stdout,
 )
+from .declare import Argument, Option, app
 
 
 @app.command(epilog="""Examples:
@@ -41,38 +39,38 @@ from .common import (
   sealer seal app.yaml --group age1…,arn:aws:kms:… --group age1… --group age1… --threshold 2
 """)
 def seal(
-    inputs: Annotated[list[Path], typer.Argument(
+    inputs: Annotated[list[Path], Argument(
         metavar="INPUT...", help="Plaintext YAML or dotenv files ('-' = stdin).")],
-    output: Annotated[Path | None, typer.Option("--output", "--out", "-o", metavar="FILE",
+    output: Annotated[Path | None, Option("--output", "--out", "-o", metavar="FILE",
                                                 help="Sealed output (one input only). "
                                                      "Default: NAME.sealed.yaml.")] = None,
     recipient: RecipientOption = None,
     recipients_file: RecipientsFileOption = None,
     identity: IdentityOption = None,
-    input_type: Annotated[str | None, typer.Option(
+    input_type: Annotated[str | None, Option(
         "--input-type", metavar="TYPE",
         help="yaml or dotenv (KEY=value lines). Default: dotenv for files named .env, "
              "NAME.env or .env.NAME, else yaml.")] = None,
-    clear_suffix: Annotated[str | None, typer.Option(
+    clear_suffix: Annotated[str | None, Option(
         help="Keep values in clear when a key on their path ends with this suffix.")] = None,
-    clear_regex: Annotated[str | None, typer.Option(
+    clear_regex: Annotated[str | None, Option(
         help="Keep values in clear when a key on their path matches this regex.")] = None,
-    in_place: Annotated[bool, typer.Option(
+    in_place: Annotated[bool, Option(
         "--in-place", help="Replace the plaintext input with its sealed form (with -o: allow "
                            "replacing that plaintext file instead).")] = False,
-    replace: Annotated[bool, typer.Option(
+    replace: Annotated[bool, Option(
         "--replace", help="Start a new sealed file (new id and data key) instead of updating "
                           "the existing one; needs no identity.")] = False,
-    force: Annotated[bool, typer.Option(
+    force: Annotated[bool, Option(
         "--force", help="With -r/-R on an existing sealed file: allow leaving out your own "
                         "key (the one that opened it).")] = False,
     file_only: FileOnlyOption = False,
     allow_revert: AllowRevertOption = False,
-    group: Annotated[list[str] | None, typer.Option(
+    group: Annotated[list[str] | None, Option(
         "--group", metavar="RECIPIENTS",
         help="A key group: comma-separated recipients (or sealer.yaml names); repeat for each "
              "group. With --threshold: any N groups open the file (docs/KEY-GROUPS.md).")] = None,
-    threshold: Annotated[int | None, typer.Option(
+    threshold: Annotated[int | None, Option(
         "--threshold", metavar="N", help="How many --group groups are needed to open the "
                                          "file.")] = None,
 ) -> None:
@@ -208,11 +206,11 @@ def _is_sealed(path: Path) -> bool:
 """)
 def unseal(
     files: FilesArgument,
-    output: Annotated[Path | None, typer.Option(
+    output: Annotated[Path | None, Option(
         "--output", "--out", "-o", metavar="FILE",
         help="Write here (mode 0600) instead of stdout; `-` is stdout.")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="yaml or json.")] = "yaml",
-    metadata: Annotated[bool, typer.Option(
+    fmt: Annotated[str, Option("--format", "-f", help="yaml or json.")] = "yaml",
+    metadata: Annotated[bool, Option(
         "--metadata", help="Include metadata under a `sealer:` key.")] = False,
     identity: IdentityOption = None,
 ) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
-from .app import app
 from .common import IdentityOption, identities
+from .declare import Argument, Option, app
 
 
 @app.command("serve", epilog="""Examples:
@@ -30,36 +29,36 @@ X-Aws-Parameters-Secrets-Token header:
 docs/SERVE.md has the names, the operations and the security model.
 """)
 def serve(
-    root: Annotated[Path, typer.Argument(metavar="DIR",
+    root: Annotated[Path, Argument(metavar="DIR",
                                          help="The directory of sealed files to serve: "
                                               "DIR/prod/db.sealed.yaml is the secret prod/db.")
                     ] = Path(),
-    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback unless "
+    host: Annotated[str, Option("--host", help="Address to listen on (loopback unless "
                                                      "--allow-remote).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", "-p", help="TCP port (0: any free port).")
+    port: Annotated[int, Option("--port", "-p", help="TCP port (0: any free port).")
                     ] = 2773,
-    unix_socket: Annotated[Path | None, typer.Option(
+    unix_socket: Annotated[Path | None, Option(
         "--socket", metavar="PATH", help="Listen on this unix socket (0600) instead of TCP.")
     ] = None,
-    token_file: Annotated[Path | None, typer.Option(
+    token_file: Annotated[Path | None, Option(
         "--token-file", metavar="FILE",
         help="The token clients must present; made (random, 0600) if missing. Default: "
              "$SEALER_SERVE_TOKEN, else $XDG_RUNTIME_DIR/sealer/serve.token.")] = None,
-    allow_write: Annotated[bool, typer.Option(
+    allow_write: Annotated[bool, Option(
         "--allow-write", help="Answer PutSecretValue, UpdateSecretVersionStage and "
                               "RotateSecret (through the write gate: signing where "
                               "required).")] = False,
-    allow_remote: Annotated[bool, typer.Option(
+    allow_remote: Annotated[bool, Option(
         "--allow-remote", help="Listen on a non-loopback address (plain HTTP).")] = False,
-    region: Annotated[str | None, typer.Option(
+    region: Annotated[str | None, Option(
         "--region", help="The region in ARNs (default: $AWS_REGION, "
                          "$AWS_DEFAULT_REGION, us-east-1).")] = None,
-    account: Annotated[str, typer.Option("--account", help="The account id in ARNs.")
+    account: Annotated[str, Option("--account", help="The account id in ARNs.")
                        ] = "000000000000",
-    reload_interval: Annotated[float, typer.Option(
+    reload_interval: Annotated[float, Option(
         "--reload-interval", metavar="SECONDS",
         help="How often to look for changed files (SIGHUP reloads at once).")] = 2.0,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request "
+    verbose: Annotated[bool, Option("--verbose", "-v", help="Log every request "
                                                                   "(never a value).")] = False,
     identity: IdentityOption = None,
 ) -> None:
@@ -90,5 +89,5 @@ def serve(
     options = ServeOptions(root=root, host=host, port=port, unix_socket=unix_socket,
                            allow_write=allow_write, allow_remote=allow_remote, region=region,
                            account=account, reload_interval=reload_interval, verbose=verbose)
-    typer.echo(f"sealer serve: token in {where}", err=True)
+    sys.stderr.write(f"sealer serve: token in {where}\n")
     run(options, token, identities(identity))

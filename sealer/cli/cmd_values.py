@@ -6,9 +6,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import typer
-
-from .app import app
 from .common import (
     AllowRevertOption,
     FileArgument,
@@ -25,6 +22,7 @@ from .common import (
     write_intent,
     write_stdout,
 )
+from .declare import Argument, Option, app
 
 VALUE_TYPES = ("str", "int", "float", "bool", "null", "bytes", "yaml")
 
@@ -43,16 +41,16 @@ VALUE_TYPES = ("str", "int", "float", "bool", "null", "bytes", "yaml")
 """)
 def get(
     file: FileArgument,
-    key: Annotated[str, typer.Argument(metavar="KEY.PATH",
+    key: Annotated[str, Argument(metavar="KEY.PATH",
                                        help='Key path: db.password, users[0].name, "a.b".c')],
-    fmt: Annotated[str, typer.Option("--format", "-f",
+    fmt: Annotated[str, Option("--format", "-f",
                                      help="raw (default), yaml or json.")] = "raw",
-    force: Annotated[bool, typer.Option("--force", help="Print binary values to a terminal.")
+    force: Annotated[bool, Option("--force", help="Print binary values to a terminal.")
                      ] = False,
-    stage: Annotated[str, typer.Option(
+    stage: Annotated[str, Option(
         "--stage", help="current (default), previous, pending or another staging label: which "
                         "version of a rotated secret (see `sealer versions`).")] = "current",
-    version_id: Annotated[str | None, typer.Option(
+    version_id: Annotated[str | None, Option(
         "--version-id", metavar="ID", help="The version with this id (AWS: VersionId).")] = None,
     identity: IdentityOption = None,
 ) -> None:
@@ -95,13 +93,13 @@ def _raw(value: Any) -> bytes | str:
 """)
 def set_(
     file: FileArgument,
-    key: Annotated[str, typer.Argument(metavar="KEY.PATH", help="Key path to set.")],
-    value: Annotated[str | None, typer.Argument(
+    key: Annotated[str, Argument(metavar="KEY.PATH", help="Key path to set.")],
+    value: Annotated[str | None, Argument(
         metavar="[VALUE]", help="The value. Omit it to be prompted or to read stdin, so the "
                                 "secret stays out of shell history and the process list.")] = None,
-    from_file: Annotated[Path | None, typer.Option(
+    from_file: Annotated[Path | None, Option(
         "--from-file", metavar="PATH", help="Read the value from a file, byte for byte.")] = None,
-    type_: Annotated[str | None, typer.Option(
+    type_: Annotated[str | None, Option(
         "--type", "-t", help="str, int, float, bool, null, bytes, or yaml for a structured "
                              "value. Default: the type of the value being replaced when it is "
                              "an int, float or bool and the new text is one too (5433, 1.5, "
@@ -111,7 +109,7 @@ def set_(
     identity: IdentityOption = None,
     file_only: FileOnlyOption = False,
     allow_revert: AllowRevertOption = False,
-    token: Annotated[str | None, typer.Option(
+    token: Annotated[str | None, Option(
         "--client-request-token", metavar="TOKEN",
         help="A rotated key: the new version's id (32-64 characters, e.g. a UUID), so a retry "
              "is a no-op, as AWS's ClientRequestToken.")] = None,
@@ -238,7 +236,7 @@ def _convert(raw: bytes, type_: str, key: str) -> Any:
 """)
 def unset(
     file: FileArgument,
-    keys: Annotated[list[str], typer.Argument(metavar="KEY.PATH...", help="Keys to remove.")],
+    keys: Annotated[list[str], Argument(metavar="KEY.PATH...", help="Keys to remove.")],
     identity: IdentityOption = None,
     file_only: FileOnlyOption = False,
 ) -> None:
@@ -257,7 +255,7 @@ def unset(
 """)
 def show(
     files: FilesArgument,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="yaml or json.")] = "yaml",
+    fmt: Annotated[str, Option("--format", "-f", help="yaml or json.")] = "yaml",
 ) -> None:
     """Show structure, value types, metadata and recipients; values stay redacted.
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import typer
+from .declare import Argument, Option
 
 if TYPE_CHECKING:
     from ..keys import Identity, Recipient
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 IdentityOption = Annotated[
     list[str] | None,
-    typer.Option(
+    Option(
         "--identity", "-i", metavar="FILE",
         help="Identity (private key) file: age key file, SSH private key, or passphrase-protected "
              "age file; '-' reads it from stdin. Repeatable. Default: all of $SEALER_IDENTITY, "
@@ -25,22 +25,22 @@ IdentityOption = Annotated[
 ]
 RecipientOption = Annotated[
     list[str] | None,
-    typer.Option("--recipient", "-r", metavar="RECIPIENT",
+    Option("--recipient", "-r", metavar="RECIPIENT",
                  help="Public key to seal for: age1… or an SSH public key. Repeatable."),
 ]
 RecipientsFileOption = Annotated[
     list[Path] | None,
-    typer.Option("--recipients-file", "-R", metavar="FILE",
+    Option("--recipients-file", "-R", metavar="FILE",
                  help="File of recipients, one per line (# comments allowed). Repeatable."),
 ]
-FileOnlyOption = Annotated[bool, typer.Option(
+FileOnlyOption = Annotated[bool, Option(
     "--file-only", help="A key with a rotator: change only the file, because its target already "
                         "has the new value (else refused: `sealer rotate` changes both).")]
-AllowRevertOption = Annotated[bool, typer.Option(
+AllowRevertOption = Annotated[bool, Option(
     "--allow-revert", help="A rotated key: write a value an older version had, as a new "
                            "version (else refused: it is what re-sealing a stale copy does).")]
-FilesArgument = Annotated[list[Path], typer.Argument(metavar="FILE...", help="Sealed files.")]
-FileArgument = Annotated[Path, typer.Argument(metavar="FILE", help="A sealed file.")]
+FilesArgument = Annotated[list[Path], Argument(metavar="FILE...", help="Sealed files.")]
+FileArgument = Annotated[Path, Argument(metavar="FILE", help="A sealed file.")]
 
 
 def write_intent(file_only: bool = False, allow_revert: bool = False,
