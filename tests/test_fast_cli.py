@@ -253,6 +253,12 @@ def test_forms_left_to_typer(argv: list[str]) -> None:
     assert fast.parse(argv) is None
 
 
+def test_completion_requests_are_left_to_click(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert fast.parse(["get", "f", "k"]) is not None
+    monkeypatch.setenv("_SEALER_COMPLETE", "complete_bash")
+    assert fast.parse(["get", "f", "k"]) is None
+
+
 def test_typer_path_still_reports_what_the_fast_path_declines(tmp_path: Path) -> None:
     """An unknown option of a hot command: Typer's error, sealer's style, exit 2."""
     result = subprocess.run([sys.executable, "-m", "sealer", "get", "a.sealed.yaml", "k",

@@ -4,11 +4,11 @@ command's function directly, sparing the ~27 ms Typer and click cost to import.
 
 `parse` answers only when it is sure click would read `argv` the same way: long options with
 a separate or `=` value, two-letter short options, flags, repeated options, `--`, and the
-arguments click's unpacking gives. Everything else — `--help`, an unknown or misspelt option,
-a missing value or argument, a value that looks like an option, `-abc` clusters, a bad
-integer — returns None and goes to Typer unchanged, so help, errors and completion are
-Typer's. tests/test_fast_cli.py holds this to Typer over every documented form and many
-generated ones.
+arguments click's unpacking gives. Everything else — `--help`, an unknown or misspelt
+option, a missing value or argument, a value that looks like an option, `-abc` clusters, a
+bad integer, a shell-completion request — returns None and goes to Typer unchanged, so help,
+errors and completion are Typer's. tests/test_fast_cli.py holds this to Typer over every
+documented form and many generated ones.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ class _Decline(Exception):
 def parse(argv: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(the command's table entry, the keyword arguments Typer would call it with), or None
     when `argv` is not a form this parser reads exactly as Typer does."""
+    import os
+
+    if "_SEALER_COMPLETE" in os.environ:  # shell completion asking: click answers it
+        return None
     from .fastspec import COMMANDS
 
     words = 2 if argv[:1] == ["git"] else 1
