@@ -80,9 +80,10 @@ class Opened:
             return {k: self._decrypt_node(v, (*path, k)) for k, v in node.items()}
         if isinstance(node, list):
             return [self._decrypt_node(v, (*path, i)) for i, v in enumerate(node)]
-        if is_token(node) and not self.document.clear_rule.is_clear(path):
+        matched = self.document.token_map().get(path) is node  # matched when it was parsed
+        if (matched or is_token(node)) and not self.document.clear_rule.is_clear(path):
             try:
-                return decode_plaintext(*self.keys.decrypt(path, node))
+                return decode_plaintext(*self.keys.decrypt(path, node, matched=True))
             except IntegrityError:
                 raise tampered(self.document.source) from None
         return node
@@ -94,7 +95,7 @@ class Opened:
         for path, token in self.document.tokens():
             if not rule.is_clear(path):
                 try:
-                    type_name, plain = self.keys.decrypt(path, token)
+                    type_name, plain = self.keys.decrypt(path, token, matched=True)
                 except IntegrityError:
                     raise tampered(self.document.source) from None
                 out[path] = (type_name, plain, token)

@@ -15,6 +15,8 @@ from .paths import Path, format_path, get, leaves, parse_path
 from .regex import Pattern, compile_pattern
 
 if TYPE_CHECKING:
+    from pathlib import Path as FilePath
+
     from .fsio import StrPath
     from .signing import Signature
 
@@ -151,6 +153,7 @@ class SealedDocument:
         self.signatures: list[Signature] = []
         self.versions: dict[str, list[dict[str, Any]]] = {}
         self._rule: ClearRule | None = None
+        self._tokens: dict[Path, str] | None = None  # found once; `data` does not change
 
     @property
     def clear_rule(self) -> ClearRule:
@@ -193,7 +196,14 @@ class SealedDocument:
 
     def tokens(self) -> list[tuple[Path, str]]:
         """(path, token) of every encrypted value, in document order."""
-        return [(p, v) for p, v in leaves(self.data) if is_token(v)]
+        return list(self.token_map().items())
+
+    def token_map(self) -> dict[Path, str]:
+        """path -> token of every encrypted value in `data`, each matched once (by `from_tree`'s
+        check, or on first use): readers look a value up here instead of matching it again."""
+        if self._tokens is None:
+            self._tokens = {p: v for p, v in leaves(self.data) if is_token(v)}
+        return self._tokens
 
     def version_tokens(self) -> list[tuple[str, int | str, Path, str]]:
         """(key text, version id, full path, token) of every version token (FORMAT.md §10)."""
@@ -233,19 +243,32 @@ def looks_sealed(tree: Any) -> bool:
     return isinstance(tree, dict) and isinstance(tree.get("sealer"), dict) and "data" in tree
 
 
+_RESTORE = "restore the file from git; if a merge left conflict markers, redo the merge"
+
+
 def read_sealed(path: StrPath) -> SealedDocument:
-    from .fsio import as_path, read_bytes
+    from .fsio import as_path
 
     path = as_path(path)
-    return parse_sealed(read_bytes(path, limit=yamlio.MAX_BYTES), source=str(path))
+    return parse_sealed(_read_text(path), source=str(path))
+
+
+def _read_text(path: FilePath) -> str:
+    """The file as text; its bytes are let go before it is parsed (a big value is then in
+    memory as text and as its parsed token, not as bytes too)."""
+    from .fsio import read_bytes
+
+    try:
+        return yamlio.text_of(read_bytes(path, limit=yamlio.MAX_BYTES), source=str(path))
+    except YamlError as exc:
+        raise _bad(str(path), exc.message, hint=_RESTORE) from None
 
 
 def parse_sealed(text: bytes | str, *, source: str) -> SealedDocument:
     try:
         tree = yamlio.load(text, source=source)
     except YamlError as exc:
-        raise _bad(source, exc.message, hint="restore the file from git; if a merge left "
-                                             "conflict markers, redo the merge") from None
+        raise _bad(source, exc.message, hint=_RESTORE) from None
     if not looks_sealed(tree):
         raise SealerError("not a sealed file (no sealer header)", file=source,
                           hint="seal it first with `sealer seal`")
@@ -471,13 +494,18 @@ def _version_entry(entry: Any, text: str, source: str) -> None:
 
 def _check_values(doc: SealedDocument) -> None:
     rule = doc.clear_rule
+    tokens: dict[Path, str] = {}
     for path, value in leaves(doc.data):
-        if is_token(value) or rule.is_clear(path):
+        if is_token(value):
+            tokens[path] = value
+            continue
+        if rule.is_clear(path):
             continue
         raise _bad(
             doc.source, f"{format_path(path)} is not encrypted",
             hint="a value was edited by hand; restore the file from git and use `sealer set`",
         )
+    doc._tokens = tokens
 
 
 def check_metadata(metadata: dict[str, Any], data: dict[str, Any], source: str) -> None:

@@ -12,6 +12,7 @@ import math
 import os
 import re
 import struct
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,6 +33,7 @@ __all__ = [
     "Seam",
     "SystemSeam",
     "canonical",
+    "canonical_into",
     "decode_plaintext",
     "encode_plaintext",
     "is_token",
@@ -43,6 +45,10 @@ DATA_KEY_BYTES = 32
 NONCE_BYTES = 12
 TYPES = ("str", "int", "float", "bool", "null", "bytes")
 _TOKEN = re.compile(r"ENC\[(str|int|float|bool|null|bytes),([A-Za-z0-9+/]+={0,2})\]\Z")
+# A big value is base64-encoded and MAC'd in pieces of this many bytes (a multiple of 3, so
+# the pieces' base64 joins into the whole's; the nonce, 12 bytes, is one such piece too).
+_PIECE = 3 << 16
+assert NONCE_BYTES % 3 == 0 and _PIECE % 3 == 0
 
 
 class Seam(Protocol):
@@ -161,21 +167,29 @@ class Keys:
     def encrypt(self, path: Path, type_name: str, plaintext: bytes, nonce: bytes,
                 version: int | str | None = None) -> str:
         sealed = self._aead.encrypt(nonce, plaintext, self._aad(path, type_name, version))
-        return f"ENC[{type_name},{base64.b64encode(nonce + sealed).decode('ascii')}]"
+        if len(sealed) <= _PIECE:
+            return f"ENC[{type_name},{base64.b64encode(nonce + sealed).decode('ascii')}]"
+        parts = _token_parts(type_name, nonce, sealed)
+        del sealed  # a big value's ciphertext is let go before its token is joined
+        return "".join(parts)
 
-    def decrypt(self, path: Path, token: str,
-                version: int | str | None = None) -> tuple[str, bytes]:
-        """(type, plaintext) of a token; IntegrityError if it does not authenticate."""
+    def decrypt(self, path: Path, token: str, version: int | str | None = None, *,
+                matched: bool = False) -> tuple[str, bytes]:
+        """(type, plaintext) of a token; IntegrityError if it does not authenticate.
+        `matched`: the caller has matched `token` with `is_token` already."""
         from cryptography.exceptions import InvalidTag
 
-        type_name, raw = parse_token(token)
+        type_name, raw = parse_token(token, matched=matched)
         if len(raw) < NONCE_BYTES + 16:
             raise IntegrityError("authentication failed")
+        view = memoryview(raw)  # nonce and ciphertext in place: a big value is not copied
         try:
-            plain = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:],
+            plain = self._aead.decrypt(view[:NONCE_BYTES], view[NONCE_BYTES:],
                                        self._aad(path, type_name, version))
         except InvalidTag:
             raise IntegrityError("authentication failed") from None
+        finally:
+            view.release()
         return type_name, plain
 
     def _hmac(self, document: Any) -> HMAC:
@@ -184,7 +198,7 @@ class Keys:
 
         mac = HMAC(self._mac_key, hashes.SHA256())
         mac.update(b"sealer mac v1\x00")
-        mac.update(canonical(document))
+        canonical_into(document, mac.update)
         return mac
 
     def mac(self, document: Any) -> bytes:
@@ -208,23 +222,46 @@ def token_type(value: str) -> str:
     return value[4:value.index(",")]
 
 
-def parse_token(token: str) -> tuple[str, bytes]:
-    match = _TOKEN.match(token)
-    if match is None:
+def parse_token(token: str, *, matched: bool = False) -> tuple[str, bytes]:
+    """(type, nonce + ciphertext) of a token; IntegrityError unless it is one, with canonical
+    base64. `matched`: `is_token(token)` is known to be true, so the grammar is not matched
+    again (a document's tokens are matched once, when it is parsed)."""
+    if not matched and not is_token(token):
         raise IntegrityError("authentication failed")
-    raw = strict_b64decode(match.group(2))
+    comma = token.index(",", 4)
+    raw = strict_b64decode(token[comma + 1:-1])
     if raw is None:
         raise IntegrityError("authentication failed")
-    return match.group(1), raw
+    return token[4:comma], raw
 
 
 def strict_b64decode(text: str) -> bytes | None:
-    """Decode canonical padded base64, or None; non-canonical encodings are refused."""
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
+    """Decode canonical padded base64, or None; non-canonical encodings are refused.
+
+    Strict decoding refuses other characters, misplaced or missing padding; what it cannot
+    see is non-zero padding bits, so the last quantum is encoded back and compared (every
+    earlier one has a single encoding). Nothing the size of `text` is made twice."""
+    if len(text) % 4:
         return None
-    return raw if base64.b64encode(raw).decode("ascii") == text else None
+    try:
+        raw = binascii.a2b_base64(text, strict_mode=True)
+    except ValueError:  # binascii.Error, and text that is not ASCII
+        return None
+    tail = len(raw) % 3 or 3
+    if raw and binascii.b2a_base64(raw[-tail:], newline=False) != text[-4:].encode("ascii"):
+        return None
+    return raw
+
+
+def _token_parts(type_name: str, nonce: bytes, sealed: bytes) -> list[str]:
+    """The token of a big value in pieces, its base64 made a piece at a time."""
+    view = memoryview(sealed)
+    parts = [f"ENC[{type_name},", base64.b64encode(nonce).decode("ascii")]
+    parts += [binascii.b2a_base64(view[i:i + _PIECE], newline=False).decode("ascii")
+              for i in range(0, len(view), _PIECE)]
+    parts.append("]")
+    view.release()
+    return parts
 
 
 def encode_plaintext(value: Any) -> tuple[str, bytes]:
@@ -276,22 +313,58 @@ _DECODERS: dict[str, Any] = {
 def canonical(value: Any) -> bytes:
     """The canonical encoding C of FORMAT.md §6."""
     out = bytearray()
-    _encode(value, out)
+    canonical_into(value, out.extend)
     return bytes(out)
 
 
-def _encode(value: Any, out: bytearray) -> None:
+Update = Callable[[bytes | bytearray], object]
+
+
+def canonical_into(value: Any, update: Update) -> None:
+    """`canonical(value)` handed to `update` (a MAC's) in pieces: small values gathered, big
+    strings and bytes in slices, so a MAC over a big value copies no more than a piece.
+    `update` must not keep what it is given: the buffer is reused."""
+    out = bytearray()
+    _encode(value, out, update)
+    if out:
+        update(out)
+
+
+def _encode(value: Any, out: bytearray, update: Update) -> None:
     if isinstance(value, dict):
         out += b"m" + struct.pack(">I", len(value))
         for key, item in value.items():
             out += _text(key)
-            _encode(item, out)
+            _encode(item, out, update)
     elif isinstance(value, list):
         out += b"l" + struct.pack(">I", len(value))
         for item in value:
-            _encode(item, out)
+            _encode(item, out, update)
+    elif isinstance(value, str | bytes) and len(value) > _PIECE:
+        _encode_big(value, out, update)
     else:
         out += _scalar(value)
+    if len(out) > _PIECE:
+        update(out)
+        out.clear()
+
+
+def _encode_big(value: str | bytes, out: bytearray, update: Update) -> None:
+    """A long string or bytes value: its header gathered, then its body passed in slices."""
+    if isinstance(value, bytes):
+        body: str | bytes = value
+        out += b"x" + struct.pack(">I", len(value))
+    elif value.isascii():  # one byte per character: sliced, encoded a slice at a time
+        body = value
+        out += b"s" + struct.pack(">I", len(value))
+    else:
+        body = value.encode("utf-8")
+        out += b"s" + struct.pack(">I", len(body))
+    update(out)
+    out.clear()
+    for i in range(0, len(body), _PIECE):
+        piece = body[i:i + _PIECE]
+        update(piece.encode("ascii") if isinstance(piece, str) else piece)
 
 
 def _scalar(value: Any) -> bytes:

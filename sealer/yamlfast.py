@@ -24,6 +24,7 @@ _BAD_START = frozenset("-?:,[]{}#&*!|>'\"%@` ")
 # anything YAML does not allow in a stream.
 _ODD = re.compile("[^\n\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
 _FLOW_ITEM = re.compile(r"[^\s,\[\]{}#'\"!&*|>%@`?:-][^,\[\]{}#'\"]*\Z")
+_SPACES = re.compile(" *")  # matched in place: neither lstrip nor strip copies a long line
 _MAX_KEY = 1000  # PyYAML refuses implicit keys over 1024 characters
 
 
@@ -44,12 +45,12 @@ def load(text: str, *, max_depth: int, max_nodes: int) -> Any:
 
 
 def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
+    return _skip_spaces(line, 0)
 
 
 def _blank(line: str) -> bool:
-    stripped = line.strip(" ")
-    return not stripped or stripped.startswith("#")
+    start = _indent(line)
+    return start == len(line) or line[start] == "#"
 
 
 class _Reader:
@@ -67,17 +68,24 @@ class _Reader:
             self.i += 1
 
     def peek(self) -> tuple[int, str] | None:
-        """(indent, content) of the next content line."""
+        """(indent, line) of the next content line: its content is `line[indent:]`, read in
+        place (a sealed value's line is most of the file; every copy of it counts)."""
         self.skip()
         if self.i >= len(self.lines):
             return None
         line = self.lines[self.i]
-        return _indent(line), line.lstrip(" ")
+        return _indent(line), line
+
+    def consume(self) -> None:
+        """Past the current line, which is let go: its value is a slice of it by now."""
+        self.lines[self.i] = ""
+        self.i += 1
 
     def document(self) -> Any:
         first = self.peek()
         if first is None or first[0] != 0:
             raise _GiveUp
+        del first  # no line is held while it is read: each is let go once its value is out
         value = self.block(0, 1)
         if self.peek() is not None:
             raise _GiveUp
@@ -86,9 +94,9 @@ class _Reader:
     def block(self, indent: int, depth: int) -> Any:
         found = self.peek()
         assert found is not None
-        if _is_item(found[1]):
-            return self.sequence(indent, depth)
-        return self.mapping(indent, depth, None)
+        item = _is_item(found[1], found[0])
+        del found  # the line is the collection's to read, and to let go
+        return self.sequence(indent, depth) if item else self.mapping(indent, depth, None)
 
     # -- collections ------------------------------------------------------------------------
 
@@ -98,16 +106,17 @@ class _Reader:
         out: dict[str, Any] = {}
         while True:
             if first is not None:  # its line is consumed already (by `sequence`)
-                text, first = first, None
+                key, rest = _entry(first, 0)
+                first = None
             else:
                 found = self.peek()
-                if found is None or found[0] != indent or _is_item(found[1]):
+                if found is None or found[0] != indent or _is_item(found[1], indent):
                     if found is not None and found[0] > indent:
                         raise _GiveUp
                     return out
-                text = found[1]
-                self.i += 1
-            key, rest = _entry(text)
+                key, rest = _entry(found[1], indent)
+                found = None
+                self.consume()
             if key in out:
                 raise _GiveUp  # the strict loader names the duplicate
             self.count(depth + 1)
@@ -118,16 +127,18 @@ class _Reader:
         out: list[Any] = []
         while True:
             found = self.peek()
-            if found is None or found[0] != indent or not _is_item(found[1]):
+            if found is None or found[0] != indent or not _is_item(found[1], indent):
                 if found is not None and found[0] > indent:
                     raise _GiveUp
                 return out
-            self.i += 1
-            rest = found[1][2:].lstrip(" ") if len(found[1]) > 1 else ""
+            line, found = found[1], None
+            self.consume()
+            column = _skip_spaces(line, indent + 2)
+            rest = line[column:]
+            del line
             if rest.startswith(("- ", "-\n")) or rest == "-":
                 raise _GiveUp  # a sequence in a sequence: rare in what sealer writes
             if rest and _is_entry(rest):
-                column = indent + len(found[1]) - len(rest)
                 out.append(self.mapping(column, depth + 1, rest))
             else:
                 out.append(self.value(rest, indent, depth + 1, in_mapping=False))
@@ -137,9 +148,12 @@ class _Reader:
     def value(self, rest: str, indent: int, depth: int, *, in_mapping: bool) -> Any:
         if not rest:
             found = self.peek()
-            if found is not None and found[0] > indent:
-                return self.block(found[0], depth)
-            if in_mapping and found is not None and found[0] == indent and _is_item(found[1]):
+            width = found[0] if found is not None else -1
+            item = found is not None and _is_item(found[1], width)
+            del found  # the next line is the block's to read, and to let go
+            if width > indent:
+                return self.block(width, depth)
+            if in_mapping and width == indent and item:
                 return self.sequence(indent, depth)  # `key:` then `- item` at its indent
             self.count(depth)
             return None
@@ -186,44 +200,52 @@ class _Reader:
         return text if header == "|-" else text + "\n"
 
 
-def _is_item(text: str) -> bool:
-    return text == "-" or text.startswith("- ")
+def _is_item(line: str, start: int) -> bool:
+    """Whether the content `line[start:]` is a sequence item."""
+    return line.startswith("- ", start) or (len(line) == start + 1 and line[start] == "-")
 
 
 def _is_entry(text: str) -> bool:
     try:
-        _entry(text)
+        _entry(text, 0)
     except _GiveUp:
         return False
     return True
 
 
-def _entry(text: str) -> tuple[str, str]:
-    """(key, rest of the line) of `key: rest`."""
-    if text.startswith("'"):
-        key, after = _single(text)
-        if not (after == ":" or after.startswith(": ")):
+def _skip_spaces(text: str, i: int) -> int:
+    """The index of the first character at or after `i` that is not a space."""
+    found = _SPACES.match(text, i) if i < len(text) else None
+    return found.end() if found is not None else i
+
+
+def _entry(line: str, start: int) -> tuple[str, str]:
+    """(key, rest of the line) of `key: rest`, the content `line[start:]`; `rest` is the one
+    copy made of the line's value."""
+    if line.startswith("'", start):
+        key, after = _single(line, start)
+        if not (line.startswith(": ", after) or (len(line) == after + 1 and line[after] == ":")):
             raise _GiveUp
-        rest = after[1:]
+        cut = after
     else:
-        if text[0] in _BAD_START:
+        if line[start] in _BAD_START:
             raise _GiveUp
-        cut = text.find(": ")
+        cut = line.find(": ", start)
         if cut < 0:
-            if not text.endswith(":"):
+            if not line.endswith(":"):
                 raise _GiveUp
-            cut = len(text) - 1
-        key, rest = text[:cut], text[cut + 1:]
+            cut = len(line) - 1
+        key = line[start:cut]
         if not key or key != key.rstrip(" ") or " #" in key or key == "<<":
             raise _GiveUp
     if len(key) > _MAX_KEY:
         raise _GiveUp
-    return key, rest.lstrip(" ")
+    return key, line[_skip_spaces(line, cut + 1):]
 
 
-def _single(text: str) -> tuple[str, str]:
-    """A single-quoted scalar at the start of `text`, and what follows it."""
-    i, out = 1, []
+def _single(text: str, start: int = 0) -> tuple[str, int]:
+    """A single-quoted scalar at `start` in `text`, and where what follows it begins."""
+    i, out = start + 1, []
     while True:
         j = text.find("'", i)
         if j < 0:
@@ -233,7 +255,7 @@ def _single(text: str) -> tuple[str, str]:
             out.append("'")
             i = j + 2
             continue
-        return "".join(out), text[j + 1:]
+        return "".join(out), j + 1
 
 
 def _scalar(rest: str) -> Any:
@@ -243,12 +265,12 @@ def _scalar(rest: str) -> Any:
         return {} if rest == "{}" else []
     if rest[0] == "'":
         value, after = _single(rest)
-        if after.strip(" "):
+        if rest[after:].strip(" "):
             raise _GiveUp
         return value
     if rest[0] == '"':
         end = rest.find('"', 1)
-        if end < 0 or "\\" in rest[:end] or rest[end + 1:].strip(" "):
+        if end < 0 or rest.find("\\", 1, end) >= 0 or rest[end + 1:].strip(" "):
             raise _GiveUp
         return rest[1:end]
     if rest[0] == "[" and rest.endswith("]"):

@@ -21,7 +21,7 @@ from .errors import YamlError
 
 __all__ = [
     "MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "Value", "dump", "load", "load_with_lines",
-    "misread", "resolve_plain",
+    "misread", "resolve_plain", "text_of",
 ]
 
 # The reader's limits (docs/LIMITS.md), named here as well for the loader and its callers.
@@ -81,15 +81,47 @@ def load_with_lines(data: bytes | str, *, source: str) -> tuple[Value, dict[tupl
     return _load(data, source, lines), lines
 
 
-def _load(data: bytes | str, source: str, lines: dict[tuple[Any, ...], int] | None) -> Value:
+def text_of(data: bytes | str, *, source: str) -> str:
+    """The text `load` parses: the size limit, then UTF-8. A caller that reads a big file
+    passes its bytes here, not to `load`, so they are let go before parsing starts."""
     if len(data) > MAX_BYTES:
         raise YamlError(f"larger than the {MAX_BYTES // (1024 * 1024)} MiB limit", file=source,
                         hint="sealer files hold secrets, not bulk data; split the file")
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise YamlError(f"not UTF-8 text (byte {exc.start})", file=source) from None
+    if len(data) > _BIG:
+        _give_back_big_buffers()
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise YamlError(f"not UTF-8 text (byte {exc.start})", file=source) from None
+
+
+_BIG = 4 * limits.MIB
+_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+_threshold_fixed = False
+
+
+def _give_back_big_buffers() -> None:
+    """Before a big document's copies are made: glibc raises its mmap threshold each time a
+    big buffer is freed (up to 32 MiB), so the next ones come from the heap and stay in the
+    process's memory after they are freed; a 24 MB value's transient copies then add up
+    instead of coming and going. A fixed threshold keeps every buffer over 128 KiB its own
+    mapping, returned when freed. Elsewhere (no glibc) nothing changes."""
+    global _threshold_fixed
+    if _threshold_fixed:
+        return
+    _threshold_fixed = True
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
+def _load(data: bytes | str, source: str, lines: dict[tuple[Any, ...], int] | None) -> Value:
+    data = text_of(data, source=source)
     if lines is None:  # the subset sealer writes, without importing PyYAML (sealer.yamlfast)
         from .yamlfast import load as fast_load
 

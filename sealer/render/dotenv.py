@@ -64,19 +64,25 @@ def refusal(text: str) -> str | None:
     return None
 
 
+def _quote_parts(text: str) -> tuple[str, str, str]:
+    """`quote(text)` as (quote, text, quote), for joining without copying `text` first."""
+    mark = "'" if "'" not in text else '"'
+    return mark, text, mark
+
+
 def quote(text: str) -> str:
     """`text` as every dotenv reader takes it; `refusal(text)` must be None."""
-    return f"'{text}'" if "'" not in text else f'"{text}"'
+    return "".join(_quote_parts(text))
 
 
 def render(merged: Merged, spec: RenderSpec) -> bytes:
-    lines = []
+    parts = [banner(merged)]  # joined once: a big value is copied into the file, no more
     for entry in env_entries(merged, spec.names, spec.allow_env):
         problem = refusal(entry.value)
         if problem is not None:
             raise merged.error(entry.path, problem, hint=_HINT)
-        lines.append(f"{entry.name}={quote(entry.value)}\n")
-    return (banner(merged) + "".join(lines)).encode("utf-8")
+        parts += (entry.name, "=", *_quote_parts(entry.value), "\n")
+    return "".join(parts).encode("utf-8")
 
 
 def literal_refusal(entry: Entry) -> str | None:
@@ -95,10 +101,10 @@ def literal_refusal(entry: Entry) -> str | None:
 
 
 def render_literal(merged: Merged, spec: RenderSpec) -> bytes:
-    lines = []
+    parts = [banner(merged), LITERAL_GUARD]
     for entry in env_entries(merged, spec.names, spec.allow_env):
         problem = literal_refusal(entry)
         if problem is not None:
             raise merged.error(entry.path, problem, hint=_LITERAL_HINT)
-        lines.append(f"{entry.name}={entry.value}\n")
-    return (banner(merged) + LITERAL_GUARD + "".join(lines)).encode("utf-8")
+        parts += (entry.name, "=", entry.value, "\n")
+    return "".join(parts).encode("utf-8")

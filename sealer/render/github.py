@@ -101,12 +101,10 @@ def mask_commands(merged: Merged, spec: RenderSpec) -> bytes:
 def _encrypted(merged: Merged, path: paths.Path) -> bool:
     """Whether the value at `path` was sealed encrypted, not kept in clear: in the last file
     that defines it (the one it came from), it is a value token."""
-    from ..envelope import is_token
-
     full = (*merged.base, *path)
     for layer in reversed(merged.layers):
         try:
-            return is_token(paths.get(layer, full))
+            return paths.get(layer, full) is True
         except KeyError:
             continue
     return True  # not found: mask rather than show

@@ -30,7 +30,9 @@ class Merged(NamedTuple):
 
     tree: dict[str, Any]  # the merged plaintext (the selected mapping, with `select`)
     files: tuple[Path, ...]
-    layers: tuple[dict[str, Any], ...]  # each file's sealed data: its structure, for origin()
+    # each file's data as its structure, for origin(): True where a value is encrypted, False
+    # where it is in clear (not the tokens: a big value's would stay in memory while rendering)
+    layers: tuple[dict[str, Any], ...]
     base: paths.Path  # where `tree` sits in the files: () unless a mapping was selected
     keys: tuple[tuple[bytes, bytes], ...]  # (data key, file id) of each file, for digest()
 
@@ -61,7 +63,7 @@ class Merged(NamedTuple):
         from cryptography.hazmat.primitives.hmac import HMAC
         from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-        from ..envelope import canonical
+        from ..envelope import canonical_into
 
         per_file = b"".join(
             HKDF(algorithm=hashes.SHA256(), length=32, salt=file_id,
@@ -70,7 +72,8 @@ class Merged(NamedTuple):
         key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                    info=b"sealer v1 render digest").derive(per_file)
         mac = HMAC(key, hashes.SHA256())
-        mac.update(b"sealer render digest v1\x00" + canonical(content))
+        mac.update(b"sealer render digest v1\x00")
+        canonical_into(content, mac.update)
         return mac.finalize().hex()
 
 
@@ -100,10 +103,19 @@ def open_and_merge(files: Sequence[Path], identities: Sequence[Identity] | None 
     layers: list[dict[str, Any]] = []
     for file, one in zip(files, opened, strict=True):
         _merge(tree, one.plaintext(), (), _Context(file, layers, files, allow_override))
-        layers.append(one.document.data)
+        layers.append(_structure(one.document.data, (), one.document))
     keys = tuple((o.keys.data_key, o.keys.file_id) for o in opened)
     merged = Merged(tree, tuple(files), tuple(layers), (), keys)
     return _select(merged, select) if select is not None else merged
+
+
+def _structure(node: Any, path: paths.Path, document: SealedDocument) -> Any:
+    """`node` (a document's data) with each value replaced by whether it is encrypted."""
+    if isinstance(node, dict):
+        return {k: _structure(v, (*path, k), document) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_structure(v, (*path, i), document) for i, v in enumerate(node)]
+    return path in document.token_map()
 
 
 def _read(file: Path) -> SealedDocument:
