@@ -5,7 +5,6 @@ No file I/O here (see `sealer.files`); everything takes and returns `SealedDocum
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -25,6 +24,7 @@ from .envelope import (
     Keys,
     Seam,
     SystemSeam,
+    constant_time_equal,
     decode_plaintext,
     encode_plaintext,
     is_token,
@@ -157,7 +157,7 @@ def open_document(document: SealedDocument, identities: Sequence[Identity], *,
     except IntegrityError:
         raise tampered(document.source) from None
     committed = document.header.commitment
-    if committed is not None and not hmac.compare_digest(committed, keys.commitment()):
+    if committed is not None and not constant_time_equal(committed, keys.commitment()):
         raise tampered(document.source)
     return Opened(document, keys, identity)
 
