@@ -98,14 +98,21 @@ def write_stdout(data: bytes | str, *, binary: bool = False, force: bool = False
     """Write to stdout; refuse binary data on a terminal unless forced (as age does)."""
     from ..errors import UsageError
 
-    # surrogateescape: a file name that is not UTF-8 goes out as its own bytes, never a crash
-    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
     if binary and not force and sys.stdout.isatty():
         raise UsageError("refusing to print binary data to a terminal",
                          hint="redirect the output to a file, or pass --force")
     sys.stdout.flush()
-    sys.stdout.buffer.write(raw)
-    sys.stdout.buffer.flush()
+    out = sys.stdout.buffer
+    if isinstance(data, bytes):
+        out.write(data)
+    else:  # encoded a piece at a time: a big value is not copied whole once more
+        for start in range(0, len(data), _PIECE):
+            # surrogateescape: a file name that is not UTF-8 goes out as its own bytes
+            out.write(data[start:start + _PIECE].encode("utf-8", "surrogateescape"))
+    out.flush()
+
+
+_PIECE = 1 << 20
 
 
 def note(message: str) -> None:
