@@ -111,9 +111,10 @@ def seal(
         if not in_place and target.exists() and source.exists() and target.samefile(source):
             raise UsageError("refusing to overwrite the plaintext input with its sealed form",
                              file=str(source), hint="pass --in-place, or -o to write elsewhere")
-        text = sys.stdin.buffer.read() if str(source) == "-" else _read(source)
         before = _recipients_of(target) if wanted is not None or groups else None
-        written = seal_file(text, target, source=str(source), recipients=wanted, identities=ids,
+        # the input is read in the call, so that only seal_file holds it (and lets it go)
+        written = seal_file(sys.stdin.buffer.read() if str(source) == "-" else _read(source),
+                            target, source=str(source), recipients=wanted, identities=ids,
                             groups=groups or None, threshold=threshold,
                             clear=clear or None, replace=replace, overwrite_plaintext=in_place,
                             force=force, input_type=input_type or input_type_for(str(source)),
