@@ -22,7 +22,7 @@ __all__ = ["load"]
 _BAD_START = frozenset("-?:,[]{}#&*!|>'\"%@` ")
 # Text the strict reader treats specially anywhere: tabs, other line breaks, a BOM, and
 # anything YAML does not allow in a stream.
-_ODD = re.compile("[^\n\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+_ODD = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufeff\ufffe\uffff]")
 _FLOW_ITEM = re.compile(r"[^\s,\[\]{}#'\"!&*|>%@`?:-][^,\[\]{}#'\"]*\Z")
 _SPACES = re.compile(" *")  # matched in place: neither lstrip nor strip copies a long line
 _MAX_KEY = 1000  # PyYAML refuses implicit keys over 1024 characters
