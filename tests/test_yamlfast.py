@@ -197,3 +197,16 @@ def test_limits_agree_on_generated_documents(tree: dict[str, Any], depth: int,
     finally:
         yamlio.MAX_DEPTH, yamlio.MAX_NODES = saved
     assert same(value, strict)
+
+
+def test_the_odd_character_check_is_yamls_printable_set() -> None:
+    """Everything but YAML 1.1's printable characters (and tab, handled by the strict reader)
+    is left to the strict reader: checked over every code point, as a negated class of the
+    allowed ranges would have matched them."""
+    from sealer.yamlfast import _ODD
+
+    allowed = ((0x0A, 0x0A), (0x20, 0x7E), (0xA0, 0xD7FF), (0xE000, 0xFEFE), (0xFF00, 0xFFFD),
+               (0x10000, 0x10FFFF))
+    wrong = [hex(c) for c in range(0x110000)
+             if bool(_ODD.match(chr(c))) == any(lo <= c <= hi for lo, hi in allowed)]
+    assert wrong == []
