@@ -24,7 +24,6 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from itertools import pairwise
@@ -72,8 +71,7 @@ class Window(NamedTuple):
     end: datetime
 
 
-@dataclass(frozen=True)
-class Cron:
+class Cron(NamedTuple):
     """A checked `cron(...)`: the hours of each matching day, its months and its day rule."""
 
     hours: tuple[int, ...]
@@ -103,8 +101,7 @@ class Cron:
         return self.days(length, _weekday(date(year, month, 1).toordinal()))
 
 
-@dataclass(frozen=True)
-class Schedule:
+class Schedule(NamedTuple):
     """A key's schedule: `text` as written, an interval or a cron rule, and the window."""
 
     text: str
