@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .digest import sha256
 from .errors import SealerError
 
 __all__ = [
@@ -238,18 +239,8 @@ def _encode(entry: Entry, keys: list[str], total: int, prev: str,
     return _json(fields) + b"\n"
 
 
-def _sha256() -> Any:
-    """SHA-256 from cryptography, which a read has loaded already (hashlib would load a
-    second OpenSSL: ~4 MiB and ~5 ms per command)."""
-    from cryptography.hazmat.primitives import hashes
-
-    return hashes.Hash(hashes.SHA256())
-
-
 def _digest(line: bytes) -> str:
-    digest = _sha256()
-    digest.update(line.rstrip(b"\n"))
-    return bytes(digest.finalize()).hex()
+    return sha256(line.rstrip(b"\n")).hexdigest()
 
 
 # -- appending ----------------------------------------------------------------------------
@@ -328,14 +319,14 @@ def _digest_before(fd: int, end: int) -> str:
     """The digest of the whole line ending at `end` (GENESIS at the start of the log)."""
     if end == 0:
         return GENESIS
-    pos, stop, digest = _line_start(fd, end - 1), end - 1, _sha256()
+    pos, stop, digest = _line_start(fd, end - 1), end - 1, sha256()
     while pos < stop:
         chunk = os.pread(fd, min(_CHUNK, stop - pos), pos)
         if not chunk:
             raise OSError(errno.EIO, "the audit log changed while it was read")
         digest.update(chunk)
         pos += len(chunk)
-    return bytes(digest.finalize()).hex()
+    return digest.hexdigest()
 
 
 def _move_aside(fd: int, path: Path, start: int, size: int) -> Path:

@@ -17,7 +17,6 @@ one); `pattern` and `patternProperties` are matched with RE2, in linear time.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .digest import sha256
 from .envelope import is_token, token_type
 from .errors import ConfigError, SealerError
 from .fsio import read_bytes
@@ -309,7 +309,7 @@ def _config_schema_path() -> Path:
 def shipped_fingerprint() -> bytes:
     """Every schema shipped with sealer, name and bytes: what a remembered verdict is valid
     for (sealer.verdicts), so a changed schema, or one it references, asks again."""
-    digest = hashlib.sha256()
+    digest = sha256()
     for directory in schema_dirs():
         for path in sorted(directory.glob("*.json")):
             data = path.read_bytes()

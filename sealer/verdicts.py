@@ -11,11 +11,12 @@ shipped with sealer are remembered (a repository's schema may reference other fi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
+
+from .digest import sha256
 
 __all__ = ["known_valid", "remember_valid"]
 
@@ -31,7 +32,7 @@ def _directory() -> Path:
 def _name(schema: bytes, instance: Any) -> str:
     from ._version import __version__
 
-    digest = hashlib.sha256()
+    digest = sha256()
     for part in (__version__.encode(), schema,
                  json.dumps(instance, sort_keys=True, default=repr).encode()):
         digest.update(len(part).to_bytes(8, "big") + part)

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sealer"
 # Lowest first. A module may import its own layer and the layers below it; imports made only
 # for type hints (under `if TYPE_CHECKING:`) are not dependencies and are not counted.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("_version", "errors", "environ", "times", "fsio", "paths", "yamlio",
+    ("base", ("_version", "errors", "environ", "times", "fsio", "paths", "yamlio", "digest",
               "yamlfast", "yamlstrict", "printable", "regex", "limits")),
     ("crypto", ("envelope", "age", "age.*", "agefile", "shamir")),
     ("keys", ("keys", "kms", "sshkeys", "discovery")),
@@ -144,7 +144,7 @@ def test_the_architecture_document_names_the_layers() -> None:
 
 
 HEAVY = ("cryptography", "pyrage", "jsonschema", "jinja2", "psycopg", "sealer.signing", "typer",
-         "click")
+         "click", "_hashlib")
 _REPORT_MODULES = f"""
 import sys
 from sealer.cli import main
@@ -186,8 +186,8 @@ def test_the_keyless_check_hook_imports_no_crypto(tmp_path: Path) -> None:
 
 def test_get_imports_only_what_reading_needs(tmp_path: Path) -> None:
     """`get` of an unsigned file: no rotation code, schema validator, template engine,
-    signing code, socket module, nor Typer or click (sealer.cli.fast parses it; imports are
-    most of a read's start-up, issue 17)."""
+    signing code, socket module, Typer or click (sealer.cli.fast parses it), nor hashlib's
+    OpenSSL (sealer.digest): imports are most of a read's start-up (issue 17)."""
     import subprocess
     import sys
 
@@ -205,7 +205,7 @@ def test_get_imports_only_what_reading_needs(tmp_path: Path) -> None:
     (tmp_path / "key.txt").write_text(secret + "\n")
     (tmp_path / "key.txt").chmod(0o600)
     unwanted = ("sealer.rotation", "jsonschema", "jinja2", "sealer.signing", "socket", "typer",
-                "click")
+                "click", "_hashlib")
     report = (f"import sys\nfrom sealer.cli import main\ntry:\n    main(sys.argv[1:])\n"
               f"except SystemExit:\n    pass\nprint(','.join(sorted(m for m in sys.modules if "
               f"m.startswith({unwanted!r}))), file=sys.stderr)\n")
