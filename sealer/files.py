@@ -1,13 +1,16 @@
 """Operations on sealed files: each public function is what one CLI command does.
 
-Writers take the directory lock, read the current file, change it in memory and replace it
-atomically, so two concurrent writers never lose each other's update.
+Writers take the file's lock, read the current file, change it in memory and replace it
+atomically, so two concurrent writers never lose each other's update. The `*_many` functions
+(rekey, recipients add and remove over many files) make the same writes in a batch
+(`fsio.batched_writes`): each file is still replaced atomically, and the fsyncs are paid together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +21,7 @@ from .core import Opened, seal
 from .document import SealedDocument, from_tree, looks_sealed, read_sealed
 from .envelope import Seam, encode_plaintext, is_token, token_type
 from .errors import NoIdentityError, SealerError, UsageError
-from .fsio import StrPath, as_path, locked, read_bytes
+from .fsio import StrPath, as_path, batched_writes, locked, read_bytes
 from .keys import Recipient, parse_recipient
 from .plaintext import METADATA_KEY, parse_input
 from .sealedfiles import sealed_name
@@ -32,9 +35,12 @@ __all__ = [
     "open_file",
     "recipient_groups",
     "recipients_add",
+    "recipients_add_many",
     "recipients_list",
     "recipients_remove",
+    "recipients_remove_many",
     "rekey_file",
+    "rekey_many",
     "seal_file",
     "set_value",
     "show_file",
@@ -57,7 +63,7 @@ def open_file(path: StrPath, identities: Identities = None, *, action: str = "op
 def _editing(path: Path, identities: Identities, action: str, keys: Sequence[str] = (), *,
              resign: bool = False, new_key: bool = False
              ) -> Iterator[tuple[Opened, WriteGate]]:
-    """Lock `path`'s directory, pass the write gate, and open the current version of the file.
+    """Lock `path`, pass the write gate, and open the current version of the file.
     `new_key`: the write makes a new data key (rekey, recipients remove)."""
     with locked(path):
         gate = authorize_write(path, keeps_data_key=not new_key)
@@ -561,6 +567,53 @@ def rekey_file(path: StrPath, identities: Identities = None, *,
         return _reseal(opened, gate, opened.plaintext(),
                        recipients=None if grouped else _current_recipients(opened),
                        rekey=True, seam=seam)
+
+
+# -- many files at once ----------------------------------------------------------------------
+
+Done = Callable[[StrPath, Written], None]  # told of each file, in order, once it is durable
+Changes = Iterable[tuple[StrPath, Sequence[Recipient]]]  # each file with its recipients
+
+
+def rekey_many(paths: Iterable[StrPath], identities: Identities = None, *,
+               seam: Seam | None = None, done: Done | None = None) -> list[Written]:
+    """`rekey_file` of each file, in order, with the fsyncs paid in batches (each file is still
+    old or new after a crash). `done(path, written)` is called for each file once its new
+    version is durable. An error stops at that file: the files before it are written (and
+    `done` was called for them), it and those after it are unchanged."""
+    return _many([(p, partial(rekey_file, p, identities, seam=seam)) for p in paths], done)
+
+
+def recipients_add_many(changes: Changes, identities: Identities = None, *,
+                        seam: Seam | None = None, done: Done | None = None) -> list[Written]:
+    """`recipients_add` of each (file, recipients), batched as `rekey_many`; a file given no
+    recipients is left as it is (`changed` False)."""
+    return _many([(p, partial(recipients_add, p, r, identities, seam=seam) if r else None)
+                  for p, r in changes], done)
+
+
+def recipients_remove_many(changes: Changes, identities: Identities = None, *,
+                           seam: Seam | None = None, done: Done | None = None) -> list[Written]:
+    """`recipients_remove` of each (file, recipients), batched as `rekey_many`; a file given
+    no recipients is left as it is (`changed` False)."""
+    return _many([(p, partial(recipients_remove, p, r, identities, seam=seam) if r else None)
+                  for p, r in changes], done)
+
+
+def _many(writes: Sequence[tuple[StrPath, Callable[[], Written] | None]],
+          done: Done | None) -> list[Written]:
+    out: list[Written] = []
+    with batched_writes() as batch:
+        for path, write in writes:
+            written = write() if write is not None else _unchanged(path)
+            out.append(written)
+            batch.then(partial(done, path, written) if done is not None else None)
+    return out
+
+
+def _unchanged(path: StrPath) -> Written:
+    target = as_path(path)
+    return Written(target, read_sealed(target), changed=False)
 
 
 def sign_file(path: StrPath, identities: Identities = None) -> Written:

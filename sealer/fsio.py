@@ -17,11 +17,20 @@ locked (the lock keeps writers in another PID namespace or on another host safe)
 with `sealer-KIND-PID-RANDOM`, holds for private_tempdir() directories: `sealer edit` (and every
 CLI start, for the price of one directory listing) removes those a killed sealer left.
 
-Writers to one directory are serialised with an advisory lock on that directory (`locked`).
+The writer lock (`locked`) is per file: an flock on the file itself, taken again when the file
+was replaced while its writer waited; a file that does not exist yet is locked through its
+directory (an flock on the directory) until it does. Writers of different files, in one
+directory or not, run side by side; two writers of one file, and two creators of one name, are
+serialised. No lock file is ever made (docs/ARCHITECTURE.md, "Locks and bulk writes").
+
+Bulk writes (`batched_writes`): the writes made inside the block are held as unnamed, unsynced
+files with their locks held; `flush` (every BATCH_FILES files and at the end) fsyncs each, renames
+each over its target, then fsyncs each directory once: every file is old or new after a crash at
+any point, and a file is reported written only once its rename is durable (docs/FAULTS.md).
 
 Symbolic links. A write of a path that is a symbolic link replaces the file it points to and
-keeps the link, and the lock is taken on that file's directory, so writers through the link
-and through the target are serialised. A link whose target lies outside the work tree holding
+keeps the link, and the lock is taken on that file, so writers through the link and through the
+target are serialised. A link whose target lies outside the work tree holding
 the link (outside git: the link's directory) is refused: a repository never makes sealer write
 elsewhere.
 """
@@ -29,14 +38,13 @@ elsewhere.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import fcntl
 import os
 import re
-import shutil
 import stat
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -45,8 +53,10 @@ from .errors import BusyError, SealerError
 
 __all__ = [
     "StrPath",
+    "WriteBatch",
     "as_path",
     "atomic_write",
+    "batched_writes",
     "create_private_file",
     "disable_core_dumps",
     "locked",
@@ -60,6 +70,7 @@ __all__ = [
 
 StrPath = str | os.PathLike[str]  # what the library's public functions accept as a file
 LOCK_TIMEOUT_SECONDS = 30.0
+BATCH_FILES = 128  # writes a batch holds before it flushes: 2 descriptors each (file, lock)
 _LOCK_POLL_SECONDS = 0.02
 _TEMPORARY = re.compile(r"\..*\.sealer-tmp-([0-9]{1,10})-[0-9a-f]+", re.DOTALL)
 _TEMPDIR = re.compile(r"sealer-[a-z]+-([0-9]{1,10})-\w+")
@@ -183,7 +194,8 @@ def write_target(path: Path) -> Path:
 
 def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
     """Replace `path` with `data` atomically (see the module docstring); through a symbolic
-    link, its target (`write_target`).
+    link, its target (`write_target`). Inside `batched_writes()`, the replacement is made when
+    the batch flushes.
 
     `mode` defaults to the existing file's mode, or 0644 minus the umask for a new file. Plaintext
     outputs pass 0o600. The content is written 0600 and only chmod-ed before it gets a name.
@@ -192,31 +204,50 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     if mode is None:
         mode = _existing_mode(path)
-    remove_abandoned_temporaries(directory)
+    batch = _BATCH.get()
+    if batch is None or batch.sweep(directory):
+        remove_abandoned_temporaries(directory)
     try:
         fd, tmp = _open_temporary(directory, path.name)
     except OSError as exc:
         raise SealerError(f"cannot write: {_describe(exc)}", file=str(path)) from None
+    if batch is not None:
+        batch.add(_Pending(path, directory, fd, tmp), data, mode)
+        return
     try:
         _write_all(fd, data)
         os.fchmod(fd, mode)
         os.fsync(fd)
-        if tmp is None:
-            tmp = _give_name(fd, directory, path.name)
-        os.replace(tmp, path)
+        _rename(fd, tmp, directory, path)
         tmp = None
     except OSError as exc:
         _discard(tmp)
-        raise SealerError(
-            f"cannot write: {_describe(exc)}; the previous version is unchanged", file=str(path),
-            hint="free some disk space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None,
-        ) from None
+        raise _not_written(path, exc) from None
     except BaseException:
         _discard(tmp)
         raise
     finally:
         os.close(fd)  # releases the lock on the temporary file: only after the rename
     _fsync_dir(directory)
+
+
+def _rename(fd: int, tmp: Path | None, directory: Path, path: Path) -> None:
+    """Give the written file open as `fd` a name (unless it has one, `tmp`) and rename it over
+    `path`."""
+    if tmp is None:
+        tmp = _give_name(fd, directory, path.name)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _discard(tmp)
+        raise
+
+
+def _not_written(path: Path, exc: OSError) -> SealerError:
+    return SealerError(
+        f"cannot write: {_describe(exc)}; the previous version is unchanged", file=str(path),
+        hint="free some disk space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None,
+    )
 
 
 def _open_temporary(directory: Path, name: str) -> tuple[int, Path | None]:
@@ -319,40 +350,265 @@ def _existing_mode(path: Path) -> int:
         return 0o666 & ~umask
 
 
+# -- the writer lock --------------------------------------------------------------------------
+
+
 @contextlib.contextmanager
 def locked(path: Path, *, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
-    """Hold the writer lock for `path` (an flock on its directory) for the block.
+    """Hold the writer lock for `path` for the block: an flock on the file itself, or on its
+    directory while there is no such file (see the module docstring and docs/ARCHITECTURE.md).
+    Through a symbolic link, its target is locked, as that is where the write goes.
 
-    Locking the directory rather than the file survives the rename that replaces the file and
-    needs no lock file that could be left behind or committed. Through a symbolic link, the
-    target's directory is locked, as that is where the write goes.
+    Inside `batched_writes()` a lock whose file has a write pending is held until the batch
+    flushes, and the batch flushes first when the file already has one (its new content must be
+    read) or when the lock has to be waited for (a batch never waits holding locks).
     """
     path = write_target(path)
-    directory = path.parent if str(path.parent) else Path(".")
+    batch = _BATCH.get()
+    if batch is not None and batch.pending(path):
+        batch.flush()
+    fd = _lock(path, timeout, batch)
     try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise SealerError(f"cannot open directory: {_describe(exc)}", file=str(directory)) from None
-    try:
-        _acquire(fd, path, timeout)
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        if batch is not None and batch.pending(path):
+            batch.hold(fd)
+        else:
+            os.close(fd)  # closing the descriptor releases the lock
 
 
-def _acquire(fd: int, path: Path, timeout: float) -> None:
+def _lock(path: Path, timeout: float, batch: WriteBatch | None) -> int:
+    """A descriptor holding the lock of `path`: on the file, or on its directory while there
+    is none; taken again when what it locks stopped being the file while this writer waited."""
     deadline = time.monotonic() + timeout
+    while True:
+        fd = _lock_object(path)
+        try:
+            _acquire(fd, path, deadline, timeout, batch)
+            if _still_current(fd, path):
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # replaced or created meanwhile: lock what is there now
+
+
+def _lock_object(path: Path) -> int:
+    """An open descriptor of the file `path`, or of its directory when `path` is not a regular
+    file this process can open (none yet, or one it may not read, which it cannot update)."""
+    fd = _open_regular(path)
+    if fd is not None:
+        return fd
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SealerError(f"cannot open directory: {_describe(exc)}", file=str(directory)) from None
+
+
+def _open_regular(path: Path) -> int | None:
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # never wait on a FIFO
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        return fd
+    os.close(fd)
+    return None
+
+
+def _still_current(fd: int, path: Path) -> bool:
+    """Whether the locked descriptor is still the lock of `path`: the file itself (not one a
+    writer's rename replaced), or the directory while there is still no such file."""
+    held = os.fstat(fd)
+    if stat.S_ISDIR(held.st_mode):
+        probe = _open_regular(path)
+        if probe is None:
+            return True
+        os.close(probe)
+        return False
+    try:
+        now = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _acquire(fd: int, path: Path, deadline: float, timeout: float,
+             batch: WriteBatch | None) -> None:
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
+            if batch is not None and batch.holding():
+                batch.flush()  # release this batch's locks before waiting: no deadlock
+                continue
             if time.monotonic() >= deadline:
                 raise BusyError(
-                    f"another sealer process has been writing here for {timeout:.0f}s",
+                    f"another sealer process has been writing this file for {timeout:.0f}s",
                     file=str(path), hint="wait for it to finish, then run the command again",
                 ) from None
             time.sleep(_LOCK_POLL_SECONDS)
+        except OSError as exc:  # no flock here (some network filesystems)
+            raise SealerError(f"cannot lock for writing: {_describe(exc)}", file=str(path),
+                              hint="write on a local filesystem, or mount this one with "
+                                   "working locks (NFS: local_lock=flock on one host)") from None
+
+
+# -- bulk writes ------------------------------------------------------------------------------
+
+
+class _Pending:
+    """A write made inside a batch: the unnamed (or temporarily named) file open as `fd`."""
+
+    __slots__ = ("directory", "fd", "path", "tmp")
+
+    def __init__(self, path: Path, directory: Path, fd: int, tmp: Path | None) -> None:
+        self.path, self.directory, self.fd, self.tmp = path, directory, fd, tmp
+
+
+class WriteBatch:
+    """The writes made inside `batched_writes()`, replaced together when it flushes. (Plain
+    classes here, not dataclasses: those import `inspect`, ~6 ms of every command's start.)"""
+
+    def __init__(self, size: int = BATCH_FILES) -> None:
+        self.size = size
+        self._queue: list[_Pending | Callable[[], None]] = []
+        self._locks: list[int] = []
+        self._swept: set[Path] = set()
+
+    def sweep(self, directory: Path) -> bool:
+        """Whether `directory` still needs its sweep of abandoned temporaries (once a batch)."""
+        if directory in self._swept:
+            return False
+        self._swept.add(directory)
+        return True
+
+    def add(self, pending: _Pending, data: bytes, mode: int) -> None:
+        try:
+            _write_all(pending.fd, data)
+            os.fchmod(pending.fd, mode)
+        except BaseException as exc:
+            os.close(pending.fd)
+            _discard(pending.tmp)
+            if isinstance(exc, OSError):
+                raise _not_written(pending.path, exc) from None
+            raise
+        self._queue.append(pending)
+
+    def then(self, callback: Callable[[], None] | None) -> None:
+        """Call `callback` once every write queued before it is durable (after the flush that
+        makes them so); not at all when one of them fails. Flushes when the batch is full: a
+        bulk writer calls this after each file, with None when it has nothing to be told."""
+        if callback is not None:
+            self._queue.append(callback)
+        if sum(isinstance(q, _Pending) for q in self._queue) >= self.size:
+            self.flush()
+
+    def pending(self, path: Path) -> bool:
+        """Whether a write of `path` (as write_target gives it) waits in this batch."""
+        where = os.path.abspath(path)
+        return any(isinstance(q, _Pending) and os.path.abspath(q.path) == where
+                   for q in self._queue)
+
+    def holding(self) -> bool:
+        return bool(self._locks)
+
+    def hold(self, fd: int) -> None:
+        """Keep a writer's lock until the flush that replaces its file."""
+        self._locks.append(fd)
+
+    def flush(self) -> None:
+        """fsync every pending file, rename each over its target in order, fsync each
+        directory once, release the locks, then call the callbacks. The first file that cannot
+        be written stops the renames (it and those after it keep their previous version); the
+        callbacks queued before it run, and its error is raised."""
+        queue, self._queue = self._queue, []
+        writes = [q for q in queue if isinstance(q, _Pending)]
+        renamed: list[_Pending] = []
+        try:
+            failed = _sync_all(writes)
+            ready = writes if failed is None else writes[:writes.index(failed[0])]
+            failed = _rename_all(ready, renamed) or failed
+            for directory in dict.fromkeys(w.directory for w in renamed):
+                _fsync_dir(directory)
+        finally:
+            self._release(writes, renamed)
+        for item in queue:
+            if failed is not None and item is failed[0]:
+                raise _not_written(failed[0].path, failed[1])
+            if callable(item):
+                item()
+
+    def discard(self) -> None:
+        """Drop the pending writes (their files keep the previous version) and the locks."""
+        queue, self._queue = self._queue, []
+        self._release([q for q in queue if isinstance(q, _Pending)], [])
+
+    def _release(self, writes: list[_Pending], renamed: list[_Pending]) -> None:
+        for pending in writes:
+            if pending not in renamed:
+                _discard(pending.tmp)
+            os.close(pending.fd)
+        locks, self._locks = self._locks, []
+        for fd in locks:
+            os.close(fd)
+
+
+def _sync_all(writes: list[_Pending]) -> tuple[_Pending, OSError] | None:
+    for pending in writes:
+        try:
+            os.fsync(pending.fd)
+        except OSError as exc:
+            return pending, exc
+    return None
+
+
+def _rename_all(writes: list[_Pending], renamed: list[_Pending]
+                ) -> tuple[_Pending, OSError] | None:
+    for pending in writes:
+        try:
+            _rename(pending.fd, pending.tmp, pending.directory, pending.path)
+        except OSError as exc:
+            return pending, exc
+        pending.tmp = None
+        renamed.append(pending)
+    return None
+
+
+_BATCH: contextvars.ContextVar[WriteBatch | None] = contextvars.ContextVar("sealer_batch",
+                                                                          default=None)
+
+
+@contextlib.contextmanager
+def batched_writes(size: int = BATCH_FILES) -> Iterator[WriteBatch]:
+    """Batch the atomic writes (and hold the locks) of the block: see the module docstring.
+
+    The block's end flushes. A SealerError leaving the block flushes the writes queued before
+    it (they are whole and passed their gate, as a loop of single writes would have made them)
+    and is re-raised; anything else (an interrupt) discards them: those files are unchanged.
+    Nested, the outer batch is used.
+    """
+    outer = _BATCH.get()
+    if outer is not None:
+        yield outer
+        return
+    batch = WriteBatch(size)
+    token = _BATCH.set(batch)
+    try:
+        yield batch
+    except SealerError:
+        _BATCH.reset(token)
+        batch.flush()
+        raise
+    except BaseException:
+        _BATCH.reset(token)
+        batch.discard()
+        raise
+    _BATCH.reset(token)
+    batch.flush()
 
 
 def _private_base() -> str | None:
@@ -370,6 +626,9 @@ def private_tempdir(kind: str = "tmp") -> Iterator[Path]:
     flock on it, so remove_abandoned_tempdirs() can tell it from one a killed sealer left.
     Removal on Ctrl-C and SIGTERM relies on the CLI turning those signals into exceptions.
     """
+    import shutil
+    import tempfile
+
     path = Path(tempfile.mkdtemp(prefix=f"sealer-{kind}-{os.getpid()}-", dir=_private_base()))
     fd = -1
     try:
@@ -389,7 +648,7 @@ def remove_abandoned_tempdirs() -> None:
     with SIGKILL while the editor ran): this user's, whose PID is not alive, not locked. Costs
     one directory listing when there are none."""
     try:
-        base = _private_base() or tempfile.gettempdir()
+        base = _private_base() or _system_tempdir()
     except OSError:  # no usable temporary directory: then there is nothing in one either
         return
     for entry in _entries(Path(base)):
@@ -398,7 +657,15 @@ def remove_abandoned_tempdirs() -> None:
             _remove_abandoned(Path(entry.path), os.O_DIRECTORY, _remove_tree)
 
 
+def _system_tempdir() -> str:
+    import tempfile  # only without /dev/shm: it costs ~2 ms to import
+
+    return tempfile.gettempdir()
+
+
 def _remove_tree(path: Path) -> None:
+    import shutil
+
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -130,13 +130,12 @@ def recipients_add(
     identity: IdentityOption = None,
 ) -> None:
     """Give more keys access: the existing data key is wrapped for them; values don't change."""
-    from ..files import recipients_add as add
+    from ..files import recipients_add_many
 
     ids = identities(identity)
-    for file in files:
-        wanted = _wanted(recipient, recipients_file, file, adding=True)
-        written = add(file, wanted, ids) if wanted else None
-        note(f"{file}: {'recipients added' if written and written.changed else 'unchanged'}")
+    changes = [(file, _wanted(recipient, recipients_file, file, adding=True)) for file in files]
+    recipients_add_many(changes, ids, done=lambda file, written: note(
+        f"{file}: {'recipients added' if written.changed else 'unchanged'}"))
 
 
 @recipients_app.command("remove", epilog="""Example:
@@ -154,27 +153,22 @@ def recipients_remove(
     The removed key cannot open the new version. (It can still open old versions in git
     history: rotate the secrets it could read.)
     """
-    from ..files import recipients_remove as remove
+    from ..files import recipients_remove_many
 
     ids = identities(identity)
-    for file in files:
-        wanted = _wanted(recipient, recipients_file, file, adding=False)
-        if not wanted:
-            note(f"{file}: unchanged")
-            continue
-        remove(file, wanted, ids)
-        note(f"{file}: recipients removed; new data key")
+    changes = [(file, _wanted(recipient, recipients_file, file, adding=False)) for file in files]
+    recipients_remove_many(changes, ids, done=lambda file, written: note(
+        f"{file}: recipients removed; new data key" if written.changed else f"{file}: unchanged"))
 
 
 @app.command(epilog="Example:\n\n  sealer rekey secrets/*.sealed.yaml")
 def rekey(files: FilesArgument, identity: IdentityOption = None) -> None:
     """Replace the data key of each file (same recipients) and re-encrypt every value."""
-    from ..files import rekey_file
+    from ..files import rekey_many
 
     ids = identities(identity)
-    for file in files:
-        written = rekey_file(file, ids)
-        note(f"{file}: new data key (serial {written.document.header.serial})")
+    rekey_many(files, ids, done=lambda file, written: note(
+        f"{file}: new data key (serial {written.document.header.serial})"))
 
 
 @app.command(epilog="""Examples:
