@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .yamlio import resolve_plain  # yamlio imports this module only when it parses
+
 __all__ = ["load"]
 
 # Characters that cannot start a plain scalar (or key) in block context, or that this reader
@@ -45,41 +47,47 @@ def load(text: str, *, max_depth: int, max_nodes: int) -> Any:
 
 
 def _indent(line: str) -> int:
+    if len(line) < _SHORT:  # a copy of a short line is cheaper than a match
+        return len(line) - len(line.lstrip(" "))
     return _skip_spaces(line, 0)
 
 
-def _blank(line: str) -> bool:
-    start = _indent(line)
-    return start == len(line) or line[start] == "#"
 
 
 class _Reader:
     def __init__(self, lines: list[str], max_depth: int, max_nodes: int) -> None:
         self.lines, self.i = lines, 0
         self.max_depth, self.max_nodes, self.nodes = max_depth, max_nodes, 0
+        self._peeked: tuple[int, str] | None = None  # peek's answer for line `_at`
+        self._at = -1
 
     def count(self, depth: int) -> None:
         self.nodes += 1
         if self.nodes > self.max_nodes or depth > self.max_depth:
             raise _GiveUp
 
-    def skip(self) -> None:
-        while self.i < len(self.lines) and _blank(self.lines[self.i]):
-            self.i += 1
-
     def peek(self) -> tuple[int, str] | None:
         """(indent, line) of the next content line: its content is `line[indent:]`, read in
         place (a sealed value's line is most of the file; every copy of it counts)."""
-        self.skip()
-        if self.i >= len(self.lines):
-            return None
-        line = self.lines[self.i]
-        return _indent(line), line
+        if self.i == self._at:  # asked again before the line was consumed
+            return self._peeked
+        lines, i = self.lines, self.i
+        while i < len(lines):  # past blank and comment lines, each line's indent found once
+            line = lines[i]
+            width = _indent(line)
+            if width < len(line) and line[width] != "#":
+                self.i = self._at = i
+                self._peeked = (width, line)
+                return self._peeked
+            i += 1
+        self.i = i
+        return None
 
     def consume(self) -> None:
         """Past the current line, which is let go: its value is a slice of it by now."""
         self.lines[self.i] = ""
         self.i += 1
+        self._at, self._peeked = -1, None
 
     def document(self) -> Any:
         first = self.peek()
@@ -195,7 +203,7 @@ class _Reader:
             i -= 1
         if header == "|+":
             raise _GiveUp  # keep-chomping's trailing lines: left to the strict loader
-        self.i = i
+        self.i, self._at, self._peeked = i, -1, None
         text = "\n".join(body)
         return text if header == "|-" else text + "\n"
 
@@ -215,8 +223,15 @@ def _is_entry(text: str) -> bool:
 
 def _skip_spaces(text: str, i: int) -> int:
     """The index of the first character at or after `i` that is not a space."""
-    found = _SPACES.match(text, i) if i < len(text) else None
+    if i >= len(text) or text[i] != " ":
+        return i
+    if len(text) < _SHORT:  # a copy of a short line is cheaper than a match
+        return len(text) - len(text[i:].lstrip(" ")) if i else len(text) - len(text.lstrip(" "))
+    found = _SPACES.match(text, i)
     return found.end() if found is not None else i
+
+
+_SHORT = 512
 
 
 def _entry(line: str, start: int) -> tuple[str, str]:
@@ -259,8 +274,6 @@ def _single(text: str, start: int = 0) -> tuple[str, int]:
 
 
 def _scalar(rest: str) -> Any:
-    from .yamlio import resolve_plain
-
     if rest in ("{}", "[]"):
         return {} if rest == "{}" else []
     if rest[0] == "'":
