@@ -173,6 +173,11 @@ def dump(value: Value) -> str:
     too_deep = limits.shape(value, max_nodes=sys.maxsize).too_deep
     if too_deep is not None:
         raise limits.too_deep(None, too_deep)
+    from .yamlemit import dump as fast_dump
+
+    text = fast_dump(value)  # the subset, without PyYAML; the same bytes (sealer.yamlemit)
+    if text is not None:
+        return text
     from .yamlstrict import dump_text
 
     return dump_text(value)

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sealer"
 # for type hints (under `if TYPE_CHECKING:`) are not dependencies and are not counted.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("_version", "errors", "environ", "times", "fsio", "paths", "yamlio", "digest",
-              "yamlfast", "yamlstrict", "printable", "regex", "limits")),
+              "yamlfast", "yamlemit", "yamlstrict", "printable", "regex", "limits")),
     ("crypto", ("envelope", "age", "age.*", "agefile", "shamir")),
     ("keys", ("keys", "kms", "sshkeys", "discovery")),
     ("format", ("document", "core", "groups", "signing", "sops", "sops.*")),
