@@ -136,7 +136,7 @@ def _load(data: bytes | str, source: str, lines: dict[tuple[Any, ...], int] | No
 # Plain scalars that a YAML 1.1 reader resolves to something other than a string: every form of
 # the YAML 1.1 spec's implicit types (yaml.org/type: bool, null, int, float, timestamp, merge,
 # value). Its readers: go-yaml v2 (kubectl, Helm), PyYAML's default loaders.
-_YAML11_NOT_STR = re.compile(r"""(?x)
+_YAML11_NOT_STR = r"""(?x)
     (?: y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
       | ~|null|Null|NULL
       | [-+]?0b[0-1_]+ | [-+]?0[0-7_]+ | [-+]?(?:0|[1-9][0-9_]*) | [-+]?0x[0-9a-fA-F_]+
@@ -146,12 +146,14 @@ _YAML11_NOT_STR = re.compile(r"""(?x)
       | [-+]?\.(?:inf|Inf|INF) | \.(?:nan|NaN|NAN)
       | [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+).*)?
       | <<|=
-    )\Z""")
+    )\Z"""
 # go-yaml v2 goes further: it drops every `_`, then takes what Go's strconv parses as a number
 # (`0X1F`, `0o17`, `0B1`, `1e3`, `08`, `.5`) and dates with one-digit months (above).
 _MAYBE_MISREAD = _MAYBE_NOT_STR | frozenset("yYoO<=")
-_GO_NUMBER = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+"
-                        r"|(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)\Z")
+_GO_NUMBER = (r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+"
+              r"|(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)\Z")
+# (both compiled on first use, by `re`'s own cache: only writers ask, and a read's start-up
+# would pay ~1 ms to compile them)
 
 
 def misread(text: str) -> bool:
@@ -161,9 +163,9 @@ def misread(text: str) -> bool:
         return True  # null
     if text[0] not in _MAYBE_MISREAD:
         return False  # fast path: nothing that is not a string starts with anything else
-    if not isinstance(resolve_plain(text), str) or _YAML11_NOT_STR.match(text):
+    if not isinstance(resolve_plain(text), str) or re.match(_YAML11_NOT_STR, text):
         return True
-    return text[0] in "-+.0123456789" and _GO_NUMBER.match(text.replace("_", "")) is not None
+    return text[0] in "-+.0123456789" and re.match(_GO_NUMBER, text.replace("_", "")) is not None
 
 
 def dump(value: Value) -> str:

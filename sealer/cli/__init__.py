@@ -63,7 +63,8 @@ def _run(argv: Sequence[str] | None) -> int:
 
     call = resolve(argv)  # a hot command's documented form: no Typer (sealer.cli.fast)
     if call is not None:
-        result = call.function(**call.kwargs)
+        function, kwargs = call
+        result = function(**kwargs)
         return result if isinstance(result, int) else 0
     from .app import command_for
 

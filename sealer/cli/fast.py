@@ -14,12 +14,9 @@ documented form and many generated ones.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
-
-class Call(NamedTuple):
-    function: Callable[..., Any]
-    kwargs: dict[str, Any]
+Call = tuple[Callable[..., Any], dict[str, Any]]  # the function and its keyword arguments
 
 
 class _Decline(Exception):
@@ -53,7 +50,7 @@ def resolve(argv: Sequence[str]) -> Call | None:
     spec, kwargs = parsed
     from importlib import import_module
 
-    return Call(getattr(import_module(spec["module"]), spec["function"]), kwargs)
+    return getattr(import_module(spec["module"]), spec["function"]), kwargs
 
 
 def _kwargs(spec: dict[str, Any], args: list[str]) -> dict[str, Any]:
