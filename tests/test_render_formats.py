@@ -511,3 +511,22 @@ def test_github_masks_every_value_and_every_line(tmp_path: Path, keys: Keys,
     assert masked == wanted
     assert TRICKY["pem"].strip() in masked and "MIIB" in masked and "it's" not in masked
     assert "" not in masked and "   " not in masked  # masking blanks would hide the whole log
+
+
+def test_control_variable_lookup_is_the_tables_first_match() -> None:
+    """control_group's index gives what a scan of CONTROL_VARIABLES in order gives, for every
+    name and prefix in it, names that extend them, and ordinary names."""
+    from sealer.render import controls
+
+    def scan(name: str) -> str | None:
+        for group, names in controls.CONTROL_VARIABLES.items():
+            for pattern in names:
+                if name == pattern or (pattern.endswith("*") and name.startswith(pattern[:-1])):
+                    return group
+        return None
+
+    names = [n.rstrip("*") + tail for ns in controls.CONTROL_VARIABLES.values() for n in ns
+             for tail in ("", "X", "_1", "*")] + ["PATH", "DB_PASSWORD", "LD", "A", ""]
+    assert [controls.control_group(n) for n in names] == [scan(n) for n in names]
+    assert controls.control_group("LD_PRELOAD") is not None
+    assert controls.control_group("DB_PASSWORD") is None

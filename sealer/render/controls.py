@@ -70,12 +70,31 @@ CONTROL_VARIABLES: Mapping[str, tuple[str, ...]] = MappingProxyType({
 
 
 def control_group(name: str) -> str | None:
-    """What `name` controls (a group of CONTROL_VARIABLES), or None for an ordinary name."""
-    for group, names in CONTROL_VARIABLES.items():
+    """What `name` controls (a group of CONTROL_VARIABLES), or None for an ordinary name.
+    The first group naming it wins, exact names and prefixes (`LD_*`) alike, in table order."""
+    found = _EXACT.get(name)
+    for prefix, at in _PREFIXES:
+        if (found is None or at < found[0]) and name.startswith(prefix):
+            found = (at, _GROUPS[at])
+    return found[1] if found is not None else None
+
+
+def _tables() -> tuple[list[str], dict[str, tuple[int, str]], list[tuple[str, int]]]:
+    """The groups in order, exact names -> (group position, group), and the prefixes: built
+    once, at import (a render of 1,000 keys asked the whole table for each name)."""
+    groups = list(CONTROL_VARIABLES)
+    exact: dict[str, tuple[int, str]] = {}
+    prefixes: list[tuple[str, int]] = []
+    for at, (group, names) in enumerate(CONTROL_VARIABLES.items()):
         for pattern in names:
-            if name == pattern or (pattern.endswith("*") and name.startswith(pattern[:-1])):
-                return group
-    return None
+            if pattern.endswith("*"):
+                prefixes.append((pattern[:-1], at))
+            else:
+                exact.setdefault(pattern, (at, group))
+    return groups, exact, prefixes
+
+
+_GROUPS, _EXACT, _PREFIXES = _tables()
 
 
 def refuse_control(name: str, allow_env: Collection[str]) -> str | None:
