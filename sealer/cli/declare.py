@@ -13,7 +13,7 @@ forms of the hot commands that way, from a table generated from the Typer applic
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,17 +21,23 @@ COMMAND_KEY = "sealer.exec.command"
 """Where `sealer exec` finds the words after its first `--` (Context.meta)."""
 
 
-class OptionDecl(NamedTuple):
-    """`typer.Option(*decls, **settings)`, recorded."""
+class OptionDecl:
+    """`typer.Option(*decls, **settings)`, recorded. (Plain classes here: a NamedTuple class
+    costs a hot command's start-up ~0.1-0.2 ms to create.)"""
 
-    decls: tuple[str, ...]
-    settings: dict[str, Any]
+    __slots__ = ("decls", "settings")
+
+    def __init__(self, decls: tuple[str, ...], settings: dict[str, Any]) -> None:
+        self.decls, self.settings = decls, settings
 
 
-class ArgumentDecl(NamedTuple):
+class ArgumentDecl:
     """`typer.Argument(**settings)`, recorded."""
 
-    settings: dict[str, Any]
+    __slots__ = ("settings",)
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
 
 
 def Option(*decls: str, **settings: Any) -> OptionDecl:
@@ -53,10 +59,12 @@ class Context:
         self.meta: dict[str, Any] = meta if meta is not None else {}
 
 
-class Command(NamedTuple):
-    name: str | None
-    callback: Callable[..., Any]
-    settings: dict[str, Any]
+class Command:
+    __slots__ = ("callback", "name", "settings")
+
+    def __init__(self, name: str | None, callback: Callable[..., Any],
+                 settings: dict[str, Any]) -> None:
+        self.name, self.callback, self.settings = name, callback, settings
 
 
 class App:
