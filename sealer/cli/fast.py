@@ -32,7 +32,7 @@ def parse(argv: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]] | None:
         return None
     from .fastspec import COMMANDS
 
-    words = 2 if argv[:1] == ["git"] else 1
+    words = 2 if list(argv[:1]) == ["git"] else 1
     spec = COMMANDS.get(" ".join(argv[:words]))
     if spec is None:
         return None
