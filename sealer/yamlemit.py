@@ -147,12 +147,16 @@ def _plain(text: str) -> bool:
     if misread(text):
         return False  # the dumper asks for single quotes (it would not read back)
     if text[0] in _SAFE_START:  # a letter, _ or /: a string whatever follows, in YAML 1.1
-        # inside, `: ` and ` #` are indicators, and so are a final `:` or space
-        return not (text[-1] == " " or text[-1] == ":" or ": " in text or " #" in text)
+        return not _indicator_inside(text)
     if text[0] == " " or text[0] in _ALWAYS_INDICATORS:
         return False  # leading space, or an indicator libyaml refuses at the start
     if text.startswith(("---", "...")) or text == "-" or text.startswith("- "):
         return False  # a document marker, or a sequence indicator
     if text[0] in "0123456789-":  # not a number or date for YAML 1.1 (misread said so)
-        return not (text[-1] == " " or text[-1] == ":" or ": " in text or " #" in text)
+        return not _indicator_inside(text)
     raise _GiveUp  # signs, dots, `?`, `:`, `~`, non-ASCII: left to the dumper
+
+
+def _indicator_inside(text: str) -> bool:
+    """`: ` and ` #` inside, or a final `:` or space: no plain scalar in libyaml's analysis."""
+    return text[-1] == " " or text[-1] == ":" or ": " in text or " #" in text
